@@ -1,0 +1,180 @@
+"""SQLAlchemy Core tables: the one source of truth for the DuckDB schema.
+
+All timestamps are naive UTC. Column names are part of the SQL interface
+(`docs/schema.md` documents them): rename nothing without a migration.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+Text = sa.String
+Tags = sa.ARRAY(sa.String)
+Big = sa.BigInteger
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("model_id", Text, primary_key=True, comment="'org/name' as on the Hub"),
+    sa.Column("author", Text),
+    sa.Column("created_at", sa.DateTime),
+    sa.Column("last_modified", sa.DateTime),
+    sa.Column("sha", Text, comment="head commit of main when last seen"),
+    sa.Column("library_name", Text),
+    sa.Column("pipeline_tag", Text),
+    sa.Column("tags", Tags),
+    sa.Column("gated", Text, comment="NULL, 'auto' or 'manual'"),
+    sa.Column("downloads", Big, comment="last 30 days"),
+    sa.Column("downloads_all_time", Big),
+    sa.Column("likes", Big),
+    sa.Column("base_models", Tags),
+    sa.Column("base_relation", Text, comment="finetune|quantized|adapter|merge"),
+    sa.Column("model_type", Text, comment="config.model_type"),
+    sa.Column("architecture", Text, comment="config.architectures[0]"),
+    sa.Column("config_quant_method", Text, comment="config.quantization_config.quant_method as declared"),
+    sa.Column("hub_total_params", Big, comment="the Hub's safetensors.total (storage elements)"),
+    sa.Column("hub_params_sum", Big, comment="sum of the Hub's per-dtype counts"),
+    sa.Column("gguf_total", Big),
+    sa.Column("gguf_architecture", Text),
+    sa.Column("gguf_context_length", Big),
+    # Best-known weight accounting: estimated from the listing, exact once headers were read.
+    sa.Column("weights_source", Text, comment="'hub' (estimated from listing) or 'header' (exact)"),
+    sa.Column("dominant_dtype", Text, comment="storage dtype holding most weight bytes"),
+    sa.Column(
+        "quant_method",
+        Text,
+        comment="none|fp8|gptq|awq|bnb-4bit|bnb-8bit|mxfp4|nvfp4|mlx|compressed-tensors|gguf|...",
+    ),
+    sa.Column("effective_params", Big, comment="parameters with packed values unpacked, overhead excluded"),
+    sa.Column("weight_bytes", Big, comment="bytes of all tensors"),
+    sa.Column("overhead_bytes", Big, comment="bytes of scales/zeros/g_idx/absmax... (header only)"),
+    sa.Column("file_bytes", Big, comment="sum of safetensors file sizes (header only)"),
+    sa.Column("bits_per_param", sa.Double, comment="weight_bytes * 8 / effective_params"),
+    sa.Column("flags", Tags, comment="reconciliation flags"),
+    sa.Column("deep_sha", Text, comment="sha whose headers produced the exact figures"),
+    sa.Column("deep_at", sa.DateTime),
+    sa.Column("first_seen", sa.DateTime),
+    sa.Column("last_seen", sa.DateTime),
+    sa.Column("deleted_at", sa.DateTime, comment="set when a completed full walk no longer saw it"),
+    sa.Column("last_run_id", sa.Integer),
+)
+
+model_dtypes = sa.Table(
+    "model_dtypes",
+    metadata,
+    sa.Column("model_id", Text, primary_key=True),
+    sa.Column("source", Text, primary_key=True, comment="'hub' (listing) or 'header'"),
+    sa.Column("dtype", Text, primary_key=True, comment="safetensors spelling: BF16, F8_E4M3, ..."),
+    sa.Column("parameters", Big, comment="storage elements"),
+    sa.Column("bytes", Big),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("model_id", Text, primary_key=True),
+    sa.Column("sha", Text, primary_key=True),
+    sa.Column("last_modified", sa.DateTime),
+    sa.Column("first_seen", sa.DateTime),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("hub_total_params", Big),
+    sa.Column("hub_parameters", sa.JSON, comment="the Hub's {dtype: parameters} at this sha"),
+    sa.Column("header_parameters", sa.JSON, comment="our header {dtype: parameters} at this sha"),
+    sa.Column("dominant_dtype", Text),
+    sa.Column("quant_method", Text),
+    sa.Column("effective_params", Big),
+    sa.Column("weight_bytes", Big),
+)
+
+model_stats = sa.Table(
+    "model_stats",
+    metadata,
+    sa.Column("model_id", Text, primary_key=True),
+    sa.Column("observed_at", sa.DateTime, primary_key=True),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("downloads", Big),
+    sa.Column("downloads_all_time", Big),
+    sa.Column("likes", Big),
+)
+
+crawl_runs = sa.Table(
+    "crawl_runs",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("mode", Text, comment="incremental|full|deep|demo"),
+    sa.Column("endpoint", Text),
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", Text, comment="running|ok|failed|interrupted"),
+    sa.Column("pages", sa.Integer),
+    sa.Column("models_seen", Big),
+    sa.Column("models_new", Big),
+    sa.Column("models_updated", Big),
+    sa.Column("models_deleted", Big),
+    sa.Column("headers_fetched", Big),
+    sa.Column("requests_api", Big),
+    sa.Column("requests_resolvers", Big),
+    sa.Column("rate_limited", Big, comment="429 answers received"),
+    sa.Column("retries", Big),
+    sa.Column("errors", Big),
+    sa.Column("watermark", sa.DateTime, comment="newest lastModified seen by this run"),
+    sa.Column("message", Text),
+    sa.Column("version", Text, comment="hubcensus version"),
+)
+
+crawl_state = sa.Table(
+    "crawl_state",
+    metadata,
+    sa.Column("key", Text, primary_key=True),
+    sa.Column("value", Text),
+    sa.Column("updated_at", sa.DateTime),
+)
+
+fetch_errors = sa.Table(
+    "fetch_errors",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("model_id", Text),
+    sa.Column("target", Text, comment="what was fetched: list page, file path, ..."),
+    sa.Column("kind", Text, comment="http|timeout|connection|rate_limit|header|parse"),
+    sa.Column("status", sa.Integer, comment="HTTP status when there was one"),
+    sa.Column("message", Text, comment="one line"),
+    sa.Column("occurred_at", sa.DateTime),
+)
+
+safetensors_files = sa.Table(
+    "safetensors_files",
+    metadata,
+    sa.Column("model_id", Text, primary_key=True),
+    sa.Column("sha", Text, primary_key=True),
+    sa.Column("path", Text, primary_key=True),
+    sa.Column("component", Text, comment="top folder ('' for root): transformer, unet, text_encoder..."),
+    sa.Column("size_bytes", Big, comment="8 + header_bytes + end of the last data offset"),
+    sa.Column("header_bytes", Big),
+    sa.Column("tensor_count", Big),
+    sa.Column("metadata_format", Text, comment="__metadata__.format, e.g. 'pt'"),
+    sa.Column("fetched_at", sa.DateTime),
+)
+
+file_dtypes = sa.Table(
+    "file_dtypes",
+    metadata,
+    sa.Column("model_id", Text, primary_key=True),
+    sa.Column("sha", Text, primary_key=True),
+    sa.Column("path", Text, primary_key=True),
+    sa.Column("dtype", Text, primary_key=True),
+    sa.Column("tensors", Big),
+    sa.Column("parameters", Big),
+    sa.Column("bytes", Big),
+)
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", Text),
+    sa.Column("applied_at", sa.DateTime),
+)
