@@ -1,0 +1,5 @@
+"""`python -m hubcensus`."""
+
+from hubcensus.cli import app
+
+app()
