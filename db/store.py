@@ -23,7 +23,7 @@ LISTING_COLUMNS: tuple[str, ...] = (
     "model_id", "author", "created_at", "last_modified", "sha", "library_name", "pipeline_tag", "tags",
     "gated", "downloads", "downloads_all_time", "likes", "base_models", "base_relation", "model_type",
     "architecture", "config_quant_method", "hub_total_params", "hub_params_sum", "gguf_total",
-    "gguf_architecture", "gguf_context_length",
+    "gguf_architecture", "gguf_context_length", "weight_files",
 )  # fmt: skip
 """Columns the listing owns: always overwritten by a newer listing row."""
 
