@@ -48,7 +48,7 @@ def group_weight_files(paths: list[str]) -> list[WeightGroup]:
         if is_weight_file(path):
             folders.setdefault(str(PurePosixPath(path).parent), []).append(path)
     groups: list[WeightGroup] = []
-    for folder, names in sorted(folders.items()):
+    for _folder, names in sorted(folders.items()):
         component = component_of(names[0])
         indexes = [n for n in names if n.endswith(INDEX_SUFFIX)]
         weights = [n for n in names if n.endswith(WEIGHTS_SUFFIX)]
