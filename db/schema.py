@@ -54,6 +54,8 @@ models = sa.Table(
     sa.Column("file_bytes", Big, comment="sum of safetensors file sizes (header only)"),
     sa.Column("bits_per_param", sa.Double, comment="weight_bytes * 8 / effective_params"),
     sa.Column("flags", Tags, comment="reconciliation flags"),
+    sa.Column("quant_evidence", Tags, comment="why quant_method was chosen (header only)"),
+    sa.Column("profile", sa.JSON, comment="per-component and per-role dtype profile (header only)"),
     sa.Column("deep_sha", Text, comment="sha whose headers produced the exact figures"),
     sa.Column("deep_at", sa.DateTime),
     sa.Column("first_seen", sa.DateTime),

@@ -34,7 +34,7 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
 
 HEADER_COLUMNS: tuple[str, ...] = (
     "weights_source", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "overhead_bytes",
-    "file_bytes", "bits_per_param", "flags",
+    "file_bytes", "bits_per_param", "flags", "quant_evidence", "profile",
 )  # fmt: skip
 """Columns the deep (header) pass sets."""
 
@@ -67,7 +67,10 @@ def arrow_table(table: sa.Table, rows: list[Mapping[str, Any]], columns: Iterabl
     """Rows as an Arrow table typed from the SQLAlchemy schema (missing keys become NULL)."""
     names = list(columns)
     fields = [pa.field(name, _arrow_type(table.c[name])) for name in names]
-    data = {name: [row.get(name) for row in rows] for name in names}
+    data = {
+        name: [_json(row.get(name)) if isinstance(table.c[name].type, sa.JSON) else row.get(name) for row in rows]
+        for name in names
+    }
     return pa.table(data, schema=pa.schema(fields))
 
 
