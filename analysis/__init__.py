@@ -1,1 +1,2 @@
-"""analysis."""
+"""Reading the census: named SQL (`queries`), figures (`figures`), the report (`report`, `render`,
+`summary`), read-only ad-hoc SQL (`sql`) and Parquet export (`export`). Imports `db` only."""

@@ -34,6 +34,7 @@ models = sa.Table(
     sa.Column("model_type", Text, comment="config.model_type"),
     sa.Column("architecture", Text, comment="config.architectures[0]"),
     sa.Column("config_quant_method", Text, comment="config.quantization_config.quant_method as declared"),
+    sa.Column("quant_config", sa.JSON, comment="config's quantization_config / MLX quantization, as listed"),
     sa.Column("hub_total_params", Big, comment="the Hub's safetensors.total (storage elements)"),
     sa.Column("hub_params_sum", Big, comment="sum of the Hub's per-dtype counts"),
     sa.Column("gguf_total", Big),

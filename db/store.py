@@ -23,7 +23,7 @@ LISTING_COLUMNS: tuple[str, ...] = (
     "model_id", "author", "created_at", "last_modified", "sha", "library_name", "pipeline_tag", "tags",
     "gated", "downloads", "downloads_all_time", "likes", "base_models", "base_relation", "model_type",
     "architecture", "config_quant_method", "hub_total_params", "hub_params_sum", "gguf_total",
-    "gguf_architecture", "gguf_context_length", "weight_files",
+    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config",
 )  # fmt: skip
 """Columns the listing owns: always overwritten by a newer listing row."""
 
@@ -372,3 +372,30 @@ def store_headers(
     finally:
         for name in staged:
             con.unregister(name)
+
+
+def mark_deleted_for_author(db: Database, *, run_id: int, walk_started_at: datetime, author: str) -> int:
+    """Like `mark_deleted`, for a full walk limited to one author (`crawl --author ORG --full`)."""
+    con = db.con
+    where = "deleted_at IS NULL AND last_seen < ? AND author = ?"
+    (count,) = con.execute(f"SELECT count(*) FROM models WHERE {where}", [walk_started_at, author]).fetchone()
+    con.execute(
+        f"UPDATE models SET deleted_at = ?, last_run_id = ? WHERE {where}",
+        [utcnow(), run_id, walk_started_at, author],
+    )
+    return int(count)
+
+
+def run_started_at(db: Database, run_id: int) -> datetime | None:
+    """The ledger's start time of a run (a crawl uses it as the `seen_at` of every page it stores)."""
+    row = db.con.execute("SELECT started_at FROM crawl_runs WHERE run_id = ?", [run_id]).fetchone()
+    return None if row is None else row[0]
+
+
+def mark_header_unreadable(db: Database, *, model_id: str, sha: str, reason: str) -> None:
+    """A sha whose weight headers cannot be parsed: flag it and do not fetch it again until it changes."""
+    flag = "unreadable_header: " + " ".join(reason.split())[:300]
+    db.con.execute(
+        "UPDATE models SET deep_sha = sha, deep_at = ?, flags = [?] WHERE model_id = ? AND sha = ?",
+        [utcnow(), flag, model_id, sha],
+    )

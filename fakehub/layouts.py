@@ -291,6 +291,12 @@ def counts(tensors: tuple[Tensor, ...]) -> tuple[dict[str, int], int, int]:
     return by, eff, nbytes
 
 
+@lru_cache(maxsize=512)
+def layout_counts(arch: str, scheme: str, dtype: str) -> tuple[dict[str, int], int, int]:
+    """`counts` of a cached layout."""
+    return counts(layout(arch, scheme, dtype))
+
+
 def shard(tensors: tuple[Tensor, ...], max_bytes: int = SHARD_BYTES) -> list[tuple[Tensor, ...]]:
     """Split a layout into shards of at most `max_bytes` of data (one tensor never splits)."""
     shards: list[list[Tensor]] = [[]]

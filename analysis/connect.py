@@ -1,0 +1,51 @@
+"""Read-only analysis connections: the views of this version, as TEMP objects, whatever wrote the file.
+
+A database last written by an older hubcensus (or opened read-only only since) may lack
+views; `open_readonly` re-creates every view and macro of `db/views.sql` as TEMP objects
+on the read-only connection (they shadow the stored ones), so analysis always sees the
+definitions it was written against, and nothing is written to the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from db.connection import Database, open_database
+from db.migrations import views_sql
+
+_CREATE = re.compile(r"^CREATE OR REPLACE (VIEW|MACRO)\b", re.IGNORECASE)
+
+
+def temp_statements() -> list[str]:
+    """Every statement of `views.sql`, rewritten to create TEMP views and macros."""
+    lines = [line for line in views_sql().splitlines() if not line.lstrip().startswith("--")]
+    parts = [part.strip() for part in "\n".join(lines).split(";\n")]
+    return [_CREATE.sub(r"CREATE OR REPLACE TEMP \1", p.rstrip(";")) for p in parts if p.rstrip(";").strip()]
+
+
+def install_temp_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Create this version's views and macros as TEMP objects on `con`."""
+    for statement in temp_statements():
+        con.execute(statement)
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """No file or network access beyond the open database, and no way to turn it back on."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def open_readonly(db_path: str | Path, *, locked: bool = False) -> Database:
+    """Open `db_path` read-only with the current views; `locked` also disables external access."""
+    db = open_database(db_path, read_only=True)
+    try:
+        install_temp_views(db.con)
+        if locked:
+            lock_down(db.con)
+    except BaseException:
+        db.close()
+        raise
+    return db

@@ -1,0 +1,167 @@
+"""One model: why its files are X GB and how much memory its weights need.
+
+`explain` reads the database (exact figures when its headers were read, the
+listing's estimate otherwise, and says which); `render` turns that into the
+answer a person asked for. `--json` prints the dict as is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from analysis.connect import open_readonly
+from analysis.summary import fmt_bytes, fmt_params
+from db.dtypes import dtype_bits
+
+MEMORY_NOTE = "weights only: activations, KV cache and framework overhead come on top"
+
+
+def _dtypes(con: Any, model_id: str, source: str) -> dict[str, dict[str, int]]:
+    rows = con.execute(
+        "SELECT dtype, parameters, bytes FROM model_dtypes WHERE model_id = ? AND source = ? ORDER BY bytes DESC",
+        [model_id, source],
+    ).fetchall()
+    return {dtype: {"parameters": int(p), "bytes": int(b or 0)} for dtype, p, b in rows}
+
+
+def memory(weight_bytes: int | None, effective: int | None) -> dict[str, int | None]:
+    """Bytes to hold the weights as stored and if cast to bf16, fp8 and 4-bit."""
+    return {
+        "as_stored": weight_bytes,
+        "bf16": None if effective is None else effective * 2,
+        "fp8": effective,
+        "int4": None if effective is None else (effective + 1) // 2,
+    }
+
+
+def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
+    """The explain dict of `model_id` from the database, or None when it is not there."""
+    db = open_readonly(db_path)
+    try:
+        con = db.con
+        row = con.execute(
+            """
+            SELECT model_id, sha, hub_total_params, effective_params, weight_bytes, file_bytes, bits_per_param,
+                   quant_method, dominant_dtype, flags, weights_source, quant_evidence, profile, deep_at,
+                   last_modified, library_name, deleted_at, gguf_total, config_quant_method
+            FROM models WHERE model_id = ?
+            """,
+            [model_id],
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("model_id", "sha", "hub_total_parameters", "effective_parameters", "weight_bytes", "file_bytes",
+                "bits_per_parameter", "quant_method", "dominant_dtype", "flags", "source", "evidence", "profile",
+                "headers_read_at", "last_modified", "library_name", "deleted_at", "gguf_total",
+                "config_quant_method")  # fmt: skip
+        out = dict(zip(keys, row, strict=True))
+        profile = json.loads(out.pop("profile")) if out["profile"] else {}
+        header = out["source"] == "header"
+        out["parameters_by_dtype"] = _dtypes(con, model_id, "header" if header else "hub")
+        out["hub_parameters_by_dtype"] = {
+            d: v["parameters"] for d, v in _dtypes(con, model_id, "hub").items()
+        }
+        out["components"] = {
+            name: {k: comp.get(k) for k in ("files", "file_bytes", "storage_parameters", "effective_parameters",
+                                            "weight_bytes", "bits_per_parameter", "dominant_dtype", "method")}
+            for name, comp in (profile.get("components") or {}).items()
+        }  # fmt: skip
+        out["roles"] = profile.get("roles") or {}
+        out["method_detail"] = profile.get("method_detail")
+        out["flags"] = list(out["flags"] or [])
+        out["evidence"] = list(out["evidence"] or [])
+        out["memory"] = memory(out["weight_bytes"], out["effective_parameters"])
+        for key in ("headers_read_at", "last_modified", "deleted_at"):
+            out[key] = out[key].isoformat() if out[key] is not None else None
+        return out
+    finally:
+        db.close()
+
+
+def _why(info: Mapping[str, Any]) -> list[str]:
+    """The arithmetic behind the weight bytes, one line per storage dtype that matters."""
+    total = info.get("weight_bytes") or 0
+    lines = []
+    for dtype, figures in info["parameters_by_dtype"].items():
+        bits = dtype_bits(dtype)
+        share = figures["bytes"] / total if total else 0
+        if share < 0.01 and len(lines) >= 1:
+            continue
+        width = f"{bits / 8:g} byte{'s' if bits != 8 else ''}" if bits else "unknown width"
+        lines.append(
+            f"  {dtype:<10} {figures['parameters']:>17,} elements x {width:<9} = {fmt_bytes(figures['bytes']):>9}"
+            f"  ({share:.0%})"
+        )
+    return lines
+
+
+def render(info: Mapping[str, Any]) -> str:
+    """The human answer: sizes, the arithmetic, memory needs, quantization and its evidence."""
+    exact = info["source"] == "header"
+    lines = [f"{info['model_id']} @ {(info.get('sha') or '?')[:12]}"]
+    lines.append(
+        "  figures from the safetensors headers (exact)"
+        if exact
+        else "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
+    )
+    if info.get("deleted_at"):
+        lines.append(f"  no longer on the Hub (deleted {info['deleted_at'][:10]})")
+    effective = info.get("effective_parameters")
+    hub_total = info.get("hub_total_parameters")
+    lines.append("")
+    if not info["parameters_by_dtype"]:
+        lines.append("No safetensors weights known for this model.")
+        if info.get("gguf_total"):
+            lines.append(f"GGUF parameters (Hub): {fmt_params(info['gguf_total'])}")
+        return "\n".join(lines)
+    lines.append(
+        f"Weights: {fmt_bytes(info.get('weight_bytes'))} of tensors"
+        + (f", {fmt_bytes(info.get('file_bytes'))} of files" if info.get("file_bytes") else "")
+        + f", mostly {info.get('dominant_dtype')}."
+    )
+    lines.extend(_why(info))
+    if effective:
+        bits = info.get("bits_per_parameter")
+        lines.append(
+            f"Parameters: {fmt_params(effective)} ({effective:,})"
+            + (f" at {bits:.2f} bits per parameter" if bits else "")
+            + (
+                f"; the Hub shows {fmt_params(hub_total)} ({hub_total:,})"
+                if hub_total and hub_total != effective
+                else ""
+            )
+            + "."
+        )
+    quant = info.get("quant_method") or "unknown"
+    detail = f" ({info['method_detail']})" if info.get("method_detail") else ""
+    lines.append(f"Quantization: {quant}{detail}.")
+    for item in info.get("evidence") or []:
+        lines.append(f"  evidence: {item}")
+    mem = info["memory"]
+    lines.append("")
+    lines.append(f"Memory to hold the weights ({MEMORY_NOTE}):")
+    for key, label in (
+        ("as_stored", "as stored"),
+        ("bf16", "cast to bf16"),
+        ("fp8", "cast to fp8"),
+        ("int4", "at 4-bit"),
+    ):
+        value = mem.get(key)
+        if value is not None:
+            lines.append(f"  {label:<13} {fmt_bytes(value):>9}  ({value / 2**30:.1f} GiB)")
+    if len(info.get("components") or {}) > 1 or any(info.get("components") or {}):
+        lines.append("")
+        lines.append("Components:")
+        for name, comp in info["components"].items():
+            lines.append(
+                f"  {name or '(root)':<16} {fmt_params(comp.get('effective_parameters')):>7} params"
+                f"  {fmt_bytes(comp.get('weight_bytes')):>9}  {comp.get('dominant_dtype') or '-':<8} {comp.get('method')}"
+            )
+    if info.get("flags"):
+        lines.append("")
+        lines.append("Flags:")
+        lines.extend(f"  {flag}" for flag in info["flags"])
+    return "\n".join(lines)

@@ -1,0 +1,251 @@
+"""The only module that talks HTTP: a paced, retrying Hub client on huggingface_hub's own session.
+
+One factory (`make_client`) builds it from endpoint + token, like huggingface_hub's
+CLI does. Every call has a timeout, goes through the `Pacer` of its bucket ('api'
+for /api/..., 'resolvers' for /resolve/...), retries 5xx/timeouts/dropped
+connections with capped backoff and waits out 429s. The token only ever lives in
+the request headers: it is never logged, stored or put in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx2
+from huggingface_hub import get_session
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+
+from crawler.pacing import RETRY_STATUSES, Pacer, RetryPolicy, rate_limit_wait
+
+DEFAULT_TIMEOUT = 30.0
+LIBRARY = "hubcensus"
+
+
+def version() -> str:
+    """The installed hubcensus version (for the user agent and the run ledger)."""
+    try:
+        return metadata.version(LIBRARY)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class HubError(Exception):
+    """A request that failed for good (after retries): one line, never any header."""
+
+    def __init__(self, kind: str, message: str, *, target: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind  # http | timeout | connection | rate_limit | parse
+        self.status = status
+        self.target = target
+
+
+class CrawlInterrupted(Exception):
+    """The stop event was set (SIGTERM/SIGINT) while waiting."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One listing page: parsed items, the absolute next-page URL (None on the last page)."""
+
+    items: list[dict[str, Any]]
+    next_url: str | None
+    url: str
+
+
+def bucket_of(path: str) -> str:
+    """The Hub's rate-limit bucket of a path: 'resolvers' for file resolution, 'api' otherwise."""
+    return "resolvers" if "/resolve/" in path else "api"
+
+
+class HubClient:
+    """Paced, retrying access to one Hub endpoint; counters are thread-safe."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        token: str | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        pacer: Pacer | None = None,
+        retry: RetryPolicy | None = None,
+        stop: threading.Event | None = None,
+        session: httpx2.Client | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.timeout = timeout
+        self.stop = stop or threading.Event()
+        self.pacer = pacer or Pacer(sleep=self.sleep)
+        self.retry = retry or RetryPolicy()
+        self._session = session or get_session()
+        self._headers = build_hf_headers(
+            token=token or False, library_name=LIBRARY, library_version=version()
+        )
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.rate_limited = 0
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"HubClient(endpoint={self.endpoint})"
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep that a stop request cuts short (raising CrawlInterrupted)."""
+        if seconds > 0 and self.stop.wait(seconds):
+            raise CrawlInterrupted("stop requested")
+        if self.stop.is_set():
+            raise CrawlInterrupted("stop requested")
+
+    def _count(self, field: str, bucket: str | None = None) -> None:
+        with self._lock:
+            if field == "requests" and bucket is not None:
+                self.requests[bucket] += 1
+            elif field == "rate_limited":
+                self.rate_limited += 1
+            elif field == "retries":
+                self.retries += 1
+
+    def absolute(self, url_or_path: str) -> str:
+        """An absolute URL for a path (or a stored relative cursor) on this endpoint."""
+        if url_or_path.startswith(("http://", "https://")):
+            return url_or_path
+        return self.endpoint + "/" + url_or_path.lstrip("/")
+
+    def relative(self, url: str) -> str:
+        """The endpoint-free form of `url` (what a checkpoint stores, so a new port still resumes)."""
+        return url[len(self.endpoint) :] if url.startswith(self.endpoint + "/") else url
+
+    def _request(
+        self, method: str, url: str, *, target: str, headers: Mapping[str, str] | None = None
+    ) -> httpx2.Response:
+        path = self.relative(url)
+        bucket = bucket_of(path.split("?", 1)[0])
+        all_headers = {**self._headers, **(headers or {})}
+        failures = 0
+        waits = 0
+        while True:
+            if self.stop.is_set():
+                raise CrawlInterrupted("stop requested")
+            self.pacer.acquire(bucket)
+            self._count("requests", bucket)
+            try:
+                response = self._session.request(method, url, headers=all_headers, timeout=self.timeout)
+            except httpx2.TimeoutException as exc:
+                error = HubError(
+                    "timeout", f"timeout after {self.timeout:g}s: {type(exc).__name__}", target=target
+                )
+            except (httpx2.NetworkError, httpx2.RemoteProtocolError, httpx2.ProtocolError) as exc:
+                error = HubError("connection", f"connection failed: {type(exc).__name__}", target=target)
+            else:
+                self.pacer.observe(bucket, response.headers)
+                status = response.status_code
+                if status == 429:
+                    self._count("rate_limited")
+                    waits += 1
+                    wait = rate_limit_wait(response.headers)
+                    if waits > self.retry.rate_limit_waits:
+                        raise HubError(
+                            "rate_limit", "429 Too Many Requests, gave up", target=target, status=429
+                        )
+                    self.pacer.penalize(bucket, wait if wait is not None else self.retry.delay(waits - 1))
+                    continue
+                if status in RETRY_STATUSES:
+                    error = HubError("http", _describe(response), target=target, status=status)
+                elif status >= 400:
+                    raise HubError("http", _describe(response), target=target, status=status)
+                else:
+                    return response
+            if failures >= self.retry.retries:
+                raise error
+            self._count("retries")
+            self.sleep(self.retry.delay(failures))
+            failures += 1
+
+    def _json(self, url: str, *, target: str) -> tuple[Any, httpx2.Response]:
+        failures = 0
+        while True:
+            response = self._request("GET", url, target=target)
+            try:
+                return json.loads(response.content), response
+            except ValueError as exc:  # a truncated or malformed body: retry like a dropped connection
+                if failures >= self.retry.retries:
+                    raise HubError("parse", f"invalid JSON: {exc}", target=target) from None
+                self._count("retries")
+                self.sleep(self.retry.delay(failures))
+                failures += 1
+
+    def list_url(
+        self, *, sort: str, expand: Iterable[str], limit: int = 1000, author: str | None = None
+    ) -> str:
+        """The absolute URL of the first listing page."""
+        params: list[tuple[str, str]] = [("sort", sort), ("limit", str(limit))]
+        params += [("expand", key) for key in expand]
+        if author:
+            params.append(("author", author))
+        return f"{self.endpoint}/api/models?{urlencode(params)}"
+
+    def list_page(self, url: str) -> Page:
+        """One listing page from its absolute URL (or a stored relative cursor)."""
+        url = self.absolute(url)
+        data, response = self._json(url, target=f"list {self.relative(url)}"[:300])
+        if not isinstance(data, list):
+            raise HubError("parse", "listing page is not a JSON list", target=self.relative(url))
+        next_link = response.links.get("next", {}).get("url")
+        return Page(items=data, next_url=self.absolute(next_link) if next_link else None, url=url)
+
+    def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET an API path (e.g. '/api/models/org/name/safetensors-metadata/x.json') as parsed JSON."""
+        url = self.absolute(path) + (f"?{urlencode(dict(params))}" if params else "")
+        return self._json(url, target=path)[0]
+
+    def range_get(self, model_id: str, path: str, start: int, end: int, revision: str = "main") -> bytes:
+        """Bytes `start`..`end` (inclusive) of a repo file via `/resolve/` (the resolvers bucket)."""
+        url = self.absolute(f"/{model_id}/resolve/{quote(revision, safe='')}/{quote(path)}")
+        target = f"{model_id}/{path}"
+        response = self._request("GET", url, target=target, headers={"Range": f"bytes={start}-{end}"})
+        body = response.content
+        if response.status_code == 200:  # the server ignored Range
+            body = body[start : end + 1]
+        return body
+
+    def counters(self) -> dict[str, int]:
+        """Request counters in `crawl_runs` column names."""
+        with self._lock:
+            return {
+                "requests_api": self.requests["api"],
+                "requests_resolvers": self.requests["resolvers"],
+                "rate_limited": self.rate_limited,
+                "retries": self.retries,
+            }
+
+
+def _describe(response: httpx2.Response) -> str:
+    """A one-line description of an error answer (status, Hub error code/message), no request headers."""
+    try:
+        hf_raise_for_status(response)
+    except HfHubHTTPError as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        code = response.headers.get("X-Error-Code")
+        return " ".join(part for part in (f"{response.status_code}", code, first) if part)[:300]
+    return f"{response.status_code}"
+
+
+def make_client(
+    endpoint: str,
+    token: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    retry: RetryPolicy | None = None,
+    stop: threading.Event | None = None,
+) -> HubClient:
+    """The one way to build a client: huggingface_hub's shared session, our pacer and retry policy."""
+    client = HubClient(endpoint, token, timeout=timeout, retry=retry, stop=stop)
+    client.pacer = Pacer(sleep=client.sleep)
+    return client

@@ -1,0 +1,451 @@
+"""One crawl of the Hub listing into the database: mode, page loop, checkpoint, watermark, ledger.
+
+- full: `sort=createdAt` (stable), the cursor is checkpointed with every stored page
+  (same transaction), a killed walk resumes where it stopped, and models not seen
+  are marked deleted only when the walk completes.
+- incremental: `sort=lastModified` (newest first), stops at the page that reaches
+  below the last successful run's high-water mark minus `overlap`. With no
+  watermark (an empty database) the crawl is a full walk; an unfinished full walk
+  is always resumed first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from crawler.hub import CrawlInterrupted, HubClient, HubError, Page, version
+from crawler.listing import EXPAND, normalize, parse_hub_date
+from db import store
+from db.connection import Database, utcnow
+
+DONE = "done"
+"""Cursor value of a full walk whose last page is stored but which is not yet finalized."""
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    """What to crawl and how."""
+
+    full: bool = False
+    limit: int | None = None
+    author: str | None = None
+    page_size: int = 1000
+    overlap: timedelta = timedelta(minutes=10)
+    deep: str = "none"
+    page_rounds: int = 3
+    """How many times a listing page that failed after all retries is tried again before the run fails."""
+    batch_pages: int = 5
+    """Pages fetched ahead of the store, stored together when the store falls behind."""
+    memory_limit: str | None = "512MB"
+    """DuckDB's memory_limit for this connection during the crawl (keeps a 2M-model walk well under 1 GB)."""
+
+
+@dataclass
+class CrawlSummary:
+    """What a crawl did (mirrors its `crawl_runs` row)."""
+
+    run_id: int
+    mode: str
+    endpoint: str
+    status: str = "running"
+    resumed: bool = False
+    pages: int = 0
+    models_seen: int = 0
+    models_new: int = 0
+    models_updated: int = 0
+    models_deleted: int = 0
+    requests_api: int = 0
+    requests_resolvers: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    errors: int = 0
+    watermark: datetime | None = None
+    message: str | None = None
+    elapsed: float = 0.0
+    complete: bool = False
+
+    def counters(self) -> dict[str, Any]:
+        """The `crawl_runs` columns of this summary."""
+        keys = (*store.RUN_COUNTERS, "watermark")
+        return {k: v for k, v in asdict(self).items() if k in keys}
+
+    def line(self) -> str:
+        """The one-line summary a CLI prints last."""
+        mode = f"{self.mode}{' (resumed)' if self.resumed else ''}"
+        text = (
+            f"run {self.run_id} {self.status}: {mode}, {self.pages} pages, {self.models_seen} models seen "
+            f"({self.models_new} new, {self.models_updated} updated, {self.models_deleted} deleted), "
+            f"{self.requests_api} API requests, {self.rate_limited} rate-limited, {self.retries} retries, "
+            f"{self.errors} errors in {self.elapsed:.1f}s"
+        )
+        return f"{text}: {self.message}" if self.message else text
+
+
+ProgressHook = Callable[[CrawlSummary], None]
+DeepHook = Callable[[Database, HubClient, CrawlSummary], None]
+
+
+def _keys(author: str | None) -> dict[str, str]:
+    prefix = f"author:{author}:" if author else ""
+    names = ("watermark", "full.cursor", "full.started_at", "full.max_modified")
+    return {name: prefix + name for name in names}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse(value: str | None) -> datetime | None:
+    return None if not value else datetime.fromisoformat(value)
+
+
+def _with_limit(url: str, limit: int) -> str:
+    """A stored cursor URL with its page size replaced (a resumed run may use another --limit)."""
+    parts = urlsplit(url)
+    query = [
+        (k, str(limit) if k == "limit" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop` (the run then ends 'interrupted' after the page in flight)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, selection: str) -> None:
+    """Call `crawler.deep.run_deep` when that module exists (the header pass of the next issue)."""
+    if importlib.util.find_spec("crawler.deep") is None:
+        return
+    module = importlib.import_module("crawler.deep")
+    run_deep = getattr(module, "run_deep", None)
+    if run_deep is not None:
+        run_deep(db, client, run_id=summary.run_id, selection=selection)
+
+
+@dataclass
+class _Fetched:
+    """A page (or its final failure) and the failures of the rounds before it."""
+
+    page: Page | None
+    failures: list[HubError]
+    error: BaseException | None = None
+
+
+@dataclass
+class _Walk:
+    """The moving parts of one page loop: fetching runs one page ahead of storing."""
+
+    db: Database
+    client: HubClient
+    options: CrawlOptions
+    summary: CrawlSummary
+    seen_at: datetime
+    on_page: ProgressHook | None
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def fetch(self, url: str) -> _Fetched:
+        """One page, tried `page_rounds` times (runs in the prefetch thread: no database access here)."""
+        failures: list[HubError] = []
+        for round_ in range(self.options.page_rounds):
+            try:
+                return _Fetched(self.client.list_page(url), failures)
+            except HubError as exc:
+                failures.append(exc)
+                if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
+                    break  # the request itself is wrong: another round will not fix it
+                if round_ + 1 < self.options.page_rounds:
+                    self.client.sleep(self.client.retry.delay(self.client.retry.retries))
+        return _Fetched(None, failures)
+
+    def collect(self, fetched: _Fetched) -> Page:
+        """The page of a finished fetch; every round's final failure goes to fetch_errors."""
+        if fetched.error is not None:
+            raise fetched.error
+        for exc in fetched.failures:
+            self.summary.errors += 1
+            store.record_error(
+                self.db, self.summary.run_id, model_id=None, target=exc.target, kind=exc.kind,
+                status=exc.status, message=str(exc),
+            )  # fmt: skip
+        if fetched.page is None:
+            raise fetched.failures[-1]
+        return fetched.page
+
+    def batches(self, url: str, more: Callable[[list[dict[str, Any]]], bool]) -> Iterator[list[Page]]:
+        """Pages from `url` on, in batches of those already fetched (at most `batch_pages`).
+
+        A fetch thread walks the `next` links ahead of the store (while `more(items)`,
+        the --limit and no stop request allow it); whatever it has queued when the store
+        is free is stored as one batch, so a slow store never idles the quota and a fast
+        one checkpoints every page.
+        """
+        ready: queue.Queue[_Fetched | None] = queue.Queue(maxsize=self.options.batch_pages)
+        gone = threading.Event()
+
+        def put(item: _Fetched | None) -> None:
+            while not gone.is_set():
+                with contextlib.suppress(queue.Full):
+                    ready.put(item, timeout=0.1)
+                    return
+
+        def produce() -> None:
+            fetched, next_url = 0, url
+            try:
+                while next_url is not None and not self.client.stop.is_set() and not gone.is_set():
+                    result = self.fetch(_with_limit(next_url, self.page_size(fetched)))
+                    put(result)
+                    if result.page is None:
+                        return
+                    fetched += len(result.page.items)
+                    left = self.remaining(fetched)
+                    go_on = more(result.page.items) and (left is None or left > 0)
+                    next_url = result.page.next_url if go_on else None
+            except BaseException as exc:  # CrawlInterrupted, or a bug: re-raised by the consumer
+                put(_Fetched(None, [], exc))
+            finally:
+                put(None)
+
+        producer = threading.Thread(target=produce, name="hubcensus-fetch", daemon=True)
+        producer.start()
+        try:
+            ended = False
+            while not ended and not self.client.stop.is_set():
+                items = [ready.get()]
+                while items[-1] is not None and len(items) < self.options.batch_pages:
+                    try:
+                        items.append(ready.get_nowait())
+                    except queue.Empty:
+                        break
+                ended = items[-1] is None
+                batch: list[Page] = []
+                for item in items:
+                    if item is None:
+                        break
+                    try:
+                        batch.append(self.collect(item))
+                    except BaseException:
+                        if batch:
+                            yield batch  # store what arrived before the failure
+                        raise
+                if batch:
+                    yield batch
+        finally:
+            gone.set()
+
+    def rows(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for item in items:
+            try:
+                out.append(normalize(item))
+            except Exception as exc:  # one odd item must not stop the walk
+                self.summary.errors += 1
+                model_id = str(item.get("id")) if isinstance(item, dict) else None
+                store.record_error(
+                    self.db, self.summary.run_id, model_id=model_id, target="listing item", kind="parse",
+                    message=f"{type(exc).__name__}: {exc}",
+                )  # fmt: skip
+        return out
+
+    def store(self, rows: list[dict[str, Any]], state: dict[str, str] | None, pages: int = 1) -> None:
+        result = store.store_listing_page(
+            self.db, rows, run_id=self.summary.run_id, seen_at=self.seen_at, state=state
+        )
+        s = self.summary
+        s.pages += pages
+        s.models_seen += result.seen
+        s.models_new += result.new
+        s.models_updated += result.updated
+        newest = _newest(rows)
+        if newest is not None and (s.watermark is None or newest > s.watermark):
+            s.watermark = newest
+        s.__dict__.update(self.client.counters())
+        store.update_run(self.db, s.run_id, s.counters())
+        if self.on_page is not None:
+            self.on_page(s)
+
+    def remaining(self, fetched: int) -> int | None:
+        """Models this run may still fetch after `fetched` (None: no --limit)."""
+        return None if self.options.limit is None else self.options.limit - fetched
+
+    def page_size(self, fetched: int) -> int:
+        left = self.remaining(fetched)
+        return self.options.page_size if left is None else max(1, min(self.options.page_size, left))
+
+
+def _newest(rows: list[dict[str, Any]]) -> datetime | None:
+    return max((r["last_modified"] for r in rows if r["last_modified"] is not None), default=None)
+
+
+def _full(walk: _Walk) -> None:
+    """Walk (or resume walking) everything by createdAt, checkpointing after every page."""
+    db, client, k, s = walk.db, walk.client, walk.keys, walk.summary
+    cursor = store.get_state(db, k["full.cursor"])
+    if cursor is None:
+        first = client.list_url(
+            sort="createdAt", expand=EXPAND, limit=walk.page_size(0), author=walk.options.author
+        )
+        cursor = client.relative(first)
+        store.set_state(
+            db,
+            {
+                k["full.cursor"]: cursor,
+                k["full.started_at"]: _iso(walk.seen_at),
+                k["full.max_modified"]: None,
+            },
+        )
+    else:
+        s.resumed = True
+    max_modified = _parse(store.get_state(db, k["full.max_modified"]))
+    if cursor != DONE:
+        for batch in walk.batches(client.absolute(cursor), lambda _items: True):
+            rows = [row for page in batch for row in walk.rows(page.items)]
+            newest = _newest(rows)
+            if newest is not None and (max_modified is None or newest > max_modified):
+                max_modified = newest
+            last = batch[-1]
+            cursor = DONE if last.next_url is None else client.relative(last.next_url)
+            state = {k["full.cursor"]: cursor}
+            if max_modified is not None:
+                state[k["full.max_modified"]] = _iso(max_modified)
+            walk.store(rows, state, pages=len(batch))
+    if cursor != DONE:
+        if client.stop.is_set():
+            raise CrawlInterrupted("stop requested")
+        s.message = f"stopped at --limit {walk.options.limit}; the next run resumes the full walk"
+        return
+    started = _parse(store.get_state(db, k["full.started_at"])) or walk.seen_at
+    author = walk.options.author
+    if author:
+        s.models_deleted = store.mark_deleted_for_author(
+            db, run_id=s.run_id, walk_started_at=started, author=author
+        )
+    else:
+        s.models_deleted = store.mark_deleted(db, run_id=s.run_id, walk_started_at=started)
+    old = _parse(store.get_state(db, k["watermark"]))
+    mark = max((m for m in (old, max_modified) if m is not None), default=None)
+    store.set_state(
+        db,
+        {
+            k["watermark"]: _iso(mark),
+            k["full.cursor"]: None,
+            k["full.started_at"]: None,
+            k["full.max_modified"]: None,
+        },
+    )
+    s.watermark = mark
+    s.complete = True
+
+
+def _incremental(walk: _Walk, watermark: datetime) -> None:
+    """Newest-modified first, until a page reaches below `watermark - overlap`."""
+    db, client, k, s = walk.db, walk.client, walk.keys, walk.summary
+    threshold = watermark - walk.options.overlap
+    reached = False
+
+    def more(items: list[dict[str, Any]]) -> bool:
+        nonlocal reached
+        dated = [d for item in items if (d := parse_hub_date(item.get("lastModified"))) is not None]
+        reached = not items or bool(dated and min(dated) < threshold)
+        return not reached
+
+    first = client.list_url(
+        sort="lastModified", expand=EXPAND, limit=walk.page_size(0), author=walk.options.author
+    )
+    last: Page | None = None
+    for batch in walk.batches(first, more):
+        walk.store([row for page in batch for row in walk.rows(page.items)], None, pages=len(batch))
+        last = batch[-1]
+    if client.stop.is_set() and not reached:
+        raise CrawlInterrupted("stop requested")
+    if not reached and last is not None and last.next_url is not None:
+        s.message = f"stopped at --limit {walk.options.limit}; watermark not advanced"
+        return
+    mark = max(watermark, s.watermark) if s.watermark is not None else watermark
+    store.set_state(db, {k["watermark"]: _iso(mark)})
+    s.watermark = mark
+    s.complete = True
+
+
+def crawl(
+    db: Database,
+    client: HubClient,
+    options: CrawlOptions | None = None,
+    *,
+    on_page: ProgressHook | None = None,
+    deep: DeepHook | None = None,
+    handle_signals: bool = True,
+) -> CrawlSummary:
+    """Run one crawl and return its summary; the ledger row is closed whatever happens.
+
+    `deep` is the seam for the header pass: called after a successful listing
+    walk when `options.deep != 'none'` (default: `crawler.deep.run_deep` if present).
+    """
+    options = options or CrawlOptions()
+    if options.memory_limit:
+        db.con.execute(f"SET memory_limit = '{options.memory_limit}'")
+    keys = _keys(options.author)
+    watermark = _parse(store.get_state(db, keys["watermark"]))
+    resuming = store.get_state(db, keys["full.cursor"]) is not None
+    mode = "full" if options.full or resuming or watermark is None else "incremental"
+    run_id = store.start_run(db, mode=mode, endpoint=client.endpoint, version=version())
+    seen_at = store.run_started_at(db, run_id) or utcnow()
+    summary = CrawlSummary(run_id=run_id, mode=mode, endpoint=client.endpoint)
+    walk = _Walk(db, client, options, summary, seen_at, on_page, keys)
+    started = time.monotonic()
+    try:
+        with _stop_on_signals(client.stop, handle_signals):
+            if mode == "full":
+                _full(walk)
+            else:
+                assert watermark is not None
+                _incremental(walk, watermark)
+            if options.deep != "none" and summary.complete:
+                if deep is not None:
+                    deep(db, client, summary)
+                else:
+                    _deep_default(db, client, summary, options.deep)
+        summary.status = "ok"
+    except CrawlInterrupted:
+        summary.status = "interrupted"
+        summary.message = "stopped by a signal; a full walk resumes from its checkpoint"
+    except HubError as exc:
+        summary.status = "failed"
+        summary.message = f"{exc.target}: {exc}"
+    except BaseException as exc:
+        summary.status = "failed"
+        summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        _close(db, summary, client, started)
+        raise
+    _close(db, summary, client, started)
+    return summary
+
+
+def _close(db: Database, summary: CrawlSummary, client: HubClient, started: float) -> None:
+    summary.__dict__.update(client.counters())
+    summary.elapsed = time.monotonic() - started
+    store.finish_run(
+        db, summary.run_id, status=summary.status, counters=summary.counters(), message=summary.message
+    )

@@ -1,0 +1,118 @@
+"""Build and run a fakehub: `FakeHubConfig` -> `start()` -> `RunningHub` (in-process, background thread)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fakehub.catalog import Catalog, Query
+from fakehub.faults import FaultConfig, Faults
+from fakehub.hostile import hostile_repos
+from fakehub.ondisk import load_dir, static_truth
+from fakehub.ratelimit import RateLimiter
+from fakehub.server import FakeHubServer
+from fakehub.stats import Stats
+from fakehub.synthetic import SyntheticSource
+
+UNLIMITED = 1_000_000_000
+
+
+@dataclass
+class FakeHubConfig:
+    """Everything a fakehub serves; the defaults are an empty, unlimited, fault-free hub on a free port."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    repos: list[str | Path] = field(default_factory=list)
+    synthetic: int = 0
+    seed: int = 0
+    epoch: int = 0
+    hostile: bool = False
+    quota_api: int = UNLIMITED
+    quota_resolvers: int = UNLIMITED
+    window_s: int = 300
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+
+def build_catalog(cfg: FakeHubConfig) -> Catalog:
+    """The catalog of a config: synthetic + on-disk + hostile repos."""
+    static: list[tuple[Any, Any]] = []
+    for d in cfg.repos:
+        static += [(r, (lambda r=r: static_truth(r))) for r in load_dir(d)]
+    if cfg.hostile:
+        static += hostile_repos()
+    syn = SyntheticSource(cfg.synthetic, cfg.seed) if cfg.synthetic else None
+    return Catalog(syn, static, cfg.epoch)
+
+
+class RunningHub:
+    """A fakehub serving in a background thread. Use as a context manager or call `stop()`."""
+
+    def __init__(self, server: FakeHubServer, config: FakeHubConfig) -> None:
+        self.server, self.config = server, config
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fakehub", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:54321 (pass it as HfApi(endpoint=...))."""
+        return self.server.url
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.server.catalog
+
+    @property
+    def stats(self) -> Stats:
+        return self.server.stats
+
+    def set_epoch(self, epoch: int) -> None:
+        """Move the served catalog to another epoch (models updated, added, deleted)."""
+        self.server.catalog.set_epoch(epoch)
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        """Replace the fault injection settings (attempt counters restart)."""
+        self.server.faults.set(faults)
+
+    def set_quotas(self, api: int | None = None, resolvers: int | None = None, window_s: int | None = None) -> None:
+        """Change quotas / window and start a fresh window."""
+        lim = self.server.limiter
+        if api is not None:
+            lim.quotas["api"] = api
+        if resolvers is not None:
+            lim.quotas["resolvers"] = resolvers
+        if window_s is not None:
+            lim.window_s = window_s
+        lim.reset()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunningHub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def make_server(cfg: FakeHubConfig) -> FakeHubServer:
+    """Build catalog, limiter and faults, bind the socket (not yet serving)."""
+    catalog = build_catalog(cfg)
+    if catalog.synthetic is not None and cfg.synthetic >= 100_000:
+        catalog.synthetic.warm()
+    for sort in ("createdAt", "lastModified"):  # warm the two crawl orders
+        catalog.page(sort, Query(), 1, None)
+    limiter = RateLimiter({"api": cfg.quota_api, "resolvers": cfg.quota_resolvers}, cfg.window_s)
+    return FakeHubServer((cfg.host, cfg.port), catalog, limiter, Faults(cfg.faults))
+
+
+def start(config: FakeHubConfig | None = None) -> RunningHub:
+    """Start a fakehub in this process on a background thread."""
+    cfg = config or FakeHubConfig()
+    return RunningHub(make_server(cfg), cfg)

@@ -1,0 +1,147 @@
+"""The HTTP side: a keep-alive ThreadingHTTPServer that routes Hub URLs, with rate limits, faults and stats."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from fakehub import routes
+from fakehub.catalog import Catalog
+from fakehub.faults import Faults
+from fakehub.ratelimit import RateLimiter
+from fakehub.routes import HubError, Response, error_response
+from fakehub.stats import Stats
+
+
+class FakeHubServer(ThreadingHTTPServer):
+    """The server object: catalog, limiter, faults and stats shared by all handler threads."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], catalog: Catalog, limiter: RateLimiter, faults: Faults) -> None:
+        super().__init__(address, Handler)
+        self.catalog, self.limiter, self.faults = catalog, limiter, faults
+        self.stats = Stats()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Stay quiet when a client goes away mid-answer; report real bugs."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+def classify(parts: list[str], head: bool) -> tuple[str, str]:
+    """(route kind, rate-limit bucket) of a request path split on '/'."""
+    if len(parts) >= 5 and parts[2] in ("resolve", "raw"):
+        return ("resolve_head" if head else "resolve_get"), "resolvers"
+    if parts[:2] == ["api", "models"]:
+        if len(parts) == 2:
+            return "list", "api"
+        if len(parts) >= 5 and parts[4] == "safetensors-metadata":
+            return "safetensors_metadata", "api"
+        return "model_info", "api"
+    return "other", "api"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; HTTP/1.1 keep-alive, every response has a Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    server: FakeHubServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._handle(head=False)
+
+    def do_HEAD(self) -> None:
+        self._handle(head=True)
+
+    def _handle(self, head: bool) -> None:
+        srv = self.server
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.split("/")[1:]]
+        params = parse_qsl(url.query, keep_blank_values=True)
+        if parts and parts[0] == "_fakehub":
+            self._write(self._internal(parts, params), head)
+            return
+        route, bucket = classify(parts, head)
+        verdict = srv.limiter.take(bucket, self.client_address[0])
+        rl = verdict.headers()
+        if not verdict.allowed:
+            msg = f"You have exceeded the rate limit for {bucket} requests. Retry in {verdict.reset_s} seconds."
+            resp = error_response(HubError(429, "RateLimited", msg, rl))
+            srv.stats.record(bucket, route, 429, resp.length)
+            self._write(resp, head)
+            return
+        cfg = srv.faults.config
+        if cfg.latency_ms:
+            time.sleep(cfg.latency_ms / 1000)
+        fault, fail_status = srv.faults.decide(self.command, self.path, route)
+        if fault == "drop" or (fault == "truncate" and head):
+            srv.stats.add("fault.drop")
+            srv.stats.record(bucket, route, 0)
+            self.close_connection = True
+            return
+        if fault == "fail":
+            srv.stats.add("fault.fail")
+            resp = error_response(HubError(fail_status, "ServerError", "Injected fault", rl))
+        else:
+            try:
+                resp = routes.dispatch(srv.catalog, route, parts, params, self.headers, head)
+            except HubError as e:
+                resp = error_response(e)
+            except Exception as e:  # pragma: no cover - a bug must still answer
+                traceback.print_exc(file=sys.stderr)
+                resp = error_response(HubError(500, "InternalError", f"fakehub bug: {e!r}"))
+        resp.headers.update(rl)
+        srv.stats.record(bucket, route, resp.status, 0 if head else resp.length)
+        if fault == "truncate":
+            srv.stats.add("fault.truncate")
+            self._write(resp, head, truncate=True)
+            return
+        self._write(resp, head)
+
+    def _internal(self, parts: list[str], params: list[tuple[str, str]]) -> Response:
+        srv = self.server
+        if parts[1:] == ["stats"]:
+            return Response.json(srv.stats.snapshot())
+        if parts[1:] == ["truth"]:
+            model_id = dict(params).get("id", "")
+            truth = srv.catalog.truth(model_id)
+            if truth is None:
+                return error_response(HubError(404, "RepoNotFound", f"Repository {model_id} not found"))
+            return Response.json(truth)
+        if parts[1:] == ["health"]:
+            return Response.json({"ok": True, "epoch": srv.catalog.epoch, "size": srv.catalog.size})
+        return error_response(HubError(404, "NotFound", "Unknown fakehub endpoint"))
+
+    def _write(self, resp: Response, head: bool, truncate: bool = False) -> None:
+        self.send_response(resp.status)
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        if "Content-Length" not in resp.headers:
+            self.send_header("Content-Length", str(resp.length))
+        self.end_headers()
+        if head:
+            return
+        budget = resp.length // 2 if truncate else resp.length
+        for chunk in resp.chunks:
+            if budget <= 0:
+                break
+            self.wfile.write(chunk[:budget])
+            budget -= len(chunk)
+        if truncate:
+            self.wfile.flush()
+            self.close_connection = True

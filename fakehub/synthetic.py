@@ -1,0 +1,368 @@
+"""A seeded synthetic catalog of N models, generated lazily by index, evolving by epoch.
+
+Per-index attributes needed for listing and sorting live in numpy arrays; everything else
+(names, layouts, files, headers) is derived on demand from a counter-based hash of (seed, index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from fakehub import layouts
+from fakehub.layouts import LLM_ARCHS
+from fakehub.repo import Repo, RepoFile, bytes_reader, iso, lfs_file, parse_iso, small_file
+from fakehub.rng import hash64, hash64_np, split3, split3_np
+from fakehub.specs import (
+    ERA_WEIGHTS,
+    KIND_INDEX,
+    KINDS,
+    LLM_WEIGHTS,
+    N_ORGS_HINT,
+    WORDS,
+    Kind,
+    component_files,
+    components,
+    config_for,
+    config_json,
+    flip_dtype,
+    gguf_info,
+    org_name,
+    tags_for,
+)
+
+DAY_MS = 86_400_000
+T_START = parse_iso("2019-01-01T00:00:00.000Z")
+NOW0 = parse_iso("2026-11-01T00:00:00.000Z")
+SENTINEL = parse_iso("2022-03-02T23:29:04.000Z")
+P_UPDATE, P_DELETE, P_FLIP = 0.02, 0.002, 0.3
+N_ORGS = N_ORGS_HINT
+YEARS = np.array([parse_iso(f"{y}-01-01T00:00:00.000Z") for y in range(2020, 2027)], dtype=np.int64)
+DERIVED = ("gptq", "awq", "bnb4", "bnb8", "fp8", "nvfp4", "ct", "mlx", "gguf")
+SUFFIX = {"gptq": "GPTQ", "awq": "AWQ", "bnb4": "bnb-4bit", "bnb8": "bnb-8bit", "fp8": "FP8", "nvfp4": "NVFP4",
+          "ct": "W4A16", "mlx": "4bit-mlx", "gguf": "GGUF"}
+BIN_ARCHS = ("tiny", "0.5b", "1b")
+ARCH_LIST = tuple(layouts.ARCHS)
+ARCH_CODES = {a: k for k, a in enumerate(ARCH_LIST)}
+DTYPES = ("F32", "F16", "BF16")
+FIXED_ARCH = {"encoder": "bert-base", "st": "minilm", "timm": "vit-b16", "sd": "sd15", "flux": "flux",
+              "mxfp4": "moe-20b"}
+
+
+def now_ms(epoch: int) -> int:
+    """The 'now' of an epoch: 2026-11-01 plus one day per epoch."""
+    return NOW0 + epoch * DAY_MS
+
+
+@dataclass
+class EpochTable:
+    """Per-row state of the synthetic catalog at one epoch."""
+
+    epoch: int
+    rows: int
+    alive: np.ndarray
+    modified: np.ndarray
+    version: np.ndarray
+    flips: np.ndarray
+
+
+class SyntheticSource:
+    """N seeded models (plus new ones per epoch), built lazily by index."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed = n, seed
+        self.new_per_epoch = max(1, n // 200) if n else 0
+        self._rows = 0
+        self.born = self.created = self.modified0 = np.zeros(0, np.int64)
+        self.kind = np.zeros(0, np.int8)
+        self.org = self.downloads = self.likes = self.trending = np.zeros(0, np.int32)
+        self.llm_rows = np.zeros(0, np.int64)
+        self._tables: dict[int, EpochTable] = {}
+        self._ids: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def rows(self, epoch: int) -> int:
+        """How many indices exist (alive or not) at an epoch."""
+        return self.n + epoch * self.new_per_epoch
+
+    def _ensure(self, rows: int) -> None:
+        if rows <= self._rows:
+            return
+        s, n = self.seed, self.n
+        idx = np.arange(rows, dtype=np.int64)
+        u_born, u_mod, u_kind = split3_np(hash64_np(s, idx, 0))
+        u_org, u_dl, u_like = split3_np(hash64_np(s, idx, 1))
+        old = idx < n
+        span = NOW0 - T_START
+        born = np.where(old, T_START + (span * u_born ** (1 / 2.2)).astype(np.int64), 0)
+        ep = np.where(old, 0, (idx - n) // max(self.new_per_epoch, 1) + 1)
+        born = np.where(old, born, NOW0 + (ep - 1) * DAY_MS + 1 + (u_born * (DAY_MS - 2)).astype(np.int64))
+        self.born = born
+        self.created = np.where(born < SENTINEL, SENTINEL, born)
+        self.modified0 = np.where(old, born + ((NOW0 - born) * u_mod ** 3).astype(np.int64), born)
+        year = np.searchsorted(YEARS, born, side="right")  # 0 -> 2019 ... 7 -> 2026
+        cum = np.array([np.cumsum(w) / sum(w) for w in (ERA_WEIGHTS[y] for y in range(2019, 2027))])
+        kind = np.zeros(rows, np.int8)
+        for y in range(len(cum)):
+            sel = year == y
+            kind[sel] = np.searchsorted(cum[y], u_kind[sel], side="right").clip(0, len(KINDS) - 1)
+        self.kind = kind
+        self.org = (N_ORGS * u_org ** 3).astype(np.int32)
+        self.downloads = (np.exp(u_dl * 14) - 1).astype(np.int32)
+        self.likes = (np.exp(u_like * 9) - 1).astype(np.int32)
+        self.trending = (np.exp(u_dl * u_like * 6) - 1).astype(np.int32)
+        order = np.argsort(born, kind="stable")
+        is_llm = self.kind[order] == KIND_INDEX["llm"]
+        self.llm_rows = order[is_llm]  # plain LLMs by birth
+        before = np.empty(rows, np.int64)  # how many plain LLMs were born before each row
+        before[order] = np.cumsum(is_llm) - is_llm
+        self._details(idx, year, before)
+        self._rows = rows
+
+    def _details(self, idx: np.ndarray, year: np.ndarray, before: np.ndarray) -> None:
+        """Vectorised per-index choices: architecture, quantized base, plain dtype, gating."""
+        u_arch, u_dtype, u_gate = split3_np(hash64_np(self.seed, idx, 2))
+        u_base = split3_np(hash64_np(self.seed, idx, 3))[0]
+        kind = self.kind
+
+        def choose(u: np.ndarray, names: tuple[str, ...], weights: tuple[float, ...]) -> np.ndarray:
+            cum = np.cumsum(weights) / sum(weights)
+            codes = np.array([ARCH_CODES[a] for a in names], np.int8)
+            return codes[np.searchsorted(cum, u, side="right").clip(max=len(names) - 1)]
+
+        own = choose(u_arch, LLM_ARCHS, LLM_WEIGHTS)
+        derived = np.isin(kind, [KIND_INDEX[k] for k in DERIVED])
+        n_llm = len(self.llm_rows)
+        base = np.full(len(idx), -1, np.int64)
+        if n_llm:
+            k = np.where(before == 0, n_llm, before)
+            pick_at = np.minimum((u_base * k).astype(np.int64), k - 1)
+            base = np.where(derived, self.llm_rows[pick_at], -1)
+        arch = np.where(base >= 0, own[np.maximum(base, 0)], own)
+        arch = np.where(kind == KIND_INDEX["bin"], choose(u_arch, BIN_ARCHS, (50, 30, 20)), arch)
+        for name, a in FIXED_ARCH.items():
+            arch = np.where(kind == KIND_INDEX[name], ARCH_CODES[a], arch)
+        self.arch, self.base = arch.astype(np.int8), base
+        three = lambda lo, hi: np.where(u_dtype < lo, 0, np.where(u_dtype < hi, 1, 2))  # noqa: E731
+        self.dtype0 = np.where(year < 2, np.where(u_dtype < 0.9, 0, 1),  # F32 / F16 / BF16 by era
+                               np.where(year < 4, np.where(u_dtype < 0.6, 0, 1),
+                                        np.where(year < 5, three(0.15, 0.6), three(0.08, 0.25)))).astype(np.int8)
+        transformers = np.array([k.library == "transformers" for k in KINDS])[kind]
+        self.gated = np.where(transformers & (u_gate < 0.04), np.where(u_gate < 0.03, 1, 2), 0).astype(np.int8)
+
+    def table(self, epoch: int) -> EpochTable:
+        """The per-row state at an epoch (deterministic; the last few are cached)."""
+        got = self._tables.get(epoch)
+        if got is not None:
+            return got
+        with self._lock:
+            return self._tables.get(epoch) or self._build_table(epoch)
+
+    def _build_table(self, epoch: int) -> EpochTable:
+        rows = self.rows(epoch)
+        self._ensure(rows)
+        alive = np.ones(rows, bool)
+        modified = self.modified0[:rows].copy()
+        version = np.zeros(rows, np.uint8)
+        flips = np.zeros(rows, np.uint8)
+        for e in range(1, epoch + 1):
+            r = self.rows(e - 1)
+            u_upd, u_del, u_t = split3_np(hash64_np(self.seed, np.arange(r, dtype=np.int64), 100 + e))
+            upd = (u_upd < P_UPDATE) & alive[:r]
+            modified[:r] = np.where(upd, now_ms(e - 1) + 1 + (u_t * (DAY_MS - 2)).astype(np.int64), modified[:r])
+            version[:r] += upd
+            flips[:r] += upd & (u_upd < P_UPDATE * P_FLIP)
+            alive[:r] &= ~((u_del < P_DELETE) & ~upd)
+        if len(self._tables) >= 3:
+            self._tables.pop(next(iter(self._tables)))
+        t = EpochTable(epoch, rows, alive, modified, version, flips)
+        self._tables[epoch] = t
+        return t
+
+    def warm(self) -> None:
+        """Build every weight template once (headers, sizes, counts) so first pages are fast."""
+        for kind in KINDS:
+            archs = [FIXED_ARCH[kind.name]] if kind.name in FIXED_ARCH else list(LLM_ARCHS)
+            for arch in archs:
+                for dtype in ("F32", "F16", "BF16"):
+                    _weights(tuple(components(kind, arch, dtype)))
+
+    # ---- per-index details -------------------------------------------------------------
+    def _word(self, i: int, words: tuple[str, ...]) -> str:
+        return words[int(split3(hash64(self.seed, i, 3))[2] * len(words))]
+
+    def _name(self, i: int, kind: Kind) -> str:
+        base = int(self.base[i])
+        if base >= 0:
+            return f"{self._word(base, WORDS['llm'])}-{ARCH_LIST[self.arch[base]]}-{SUFFIX[kind.name]}-{i:x}"
+        return f"{self._word(i, WORDS.get(kind.name, WORDS['llm']))}-{ARCH_LIST[self.arch[i]]}-{i:x}"
+
+    def id_of(self, i: int) -> str:
+        """The repo id of an index."""
+        got = self._ids.get(i)
+        if got is not None:
+            return got
+        if len(self._ids) > 500_000:
+            self._ids.clear()
+        self._ids[i] = got = self._make_id(i)
+        return got
+
+    def _make_id(self, i: int) -> str:
+        return f"{org_name(int(self.org[i]))}/{self._name(i, KINDS[int(self.kind[i])])}"
+
+    def index_of(self, model_id: str, epoch: int) -> int | None:
+        """The index of a repo id existing at `epoch` (alive or deleted), else None."""
+        try:
+            i = int(model_id.rsplit("-", 1)[1], 16)
+        except (IndexError, ValueError):
+            return None
+        if i >= self.rows(epoch):
+            return None
+        self._ensure(self.rows(epoch))
+        return i if self.id_of(i) == model_id else None
+
+    def spec(self, i: int, epoch: int) -> dict[str, Any]:
+        """Everything derived for index i at an epoch (kind, arch, dtype, base, gated, versions)."""
+        t = self.table(epoch)
+        kind = KINDS[int(self.kind[i])]
+        base = int(self.base[i])
+        arch = ARCH_LIST[self.arch[i]]
+        flips = int(t.flips[i])
+        if kind.scheme in ("gptq", "awq"):
+            dtype = "F16"
+        elif kind.scheme != "none" or kind.name == "flux":
+            dtype = "BF16"
+        else:
+            dtype = DTYPES[self.dtype0[i]]
+            if flips % 2:
+                dtype = flip_dtype(dtype)
+        gated: bool | str = (False, "auto", "manual")[self.gated[i]]
+        return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base),
+                "gated": gated, "version": int(t.version[i]), "flips": flips, "alive": bool(t.alive[i]),
+                "modified": int(t.modified[i])}
+
+    def repo(self, i: int, epoch: int) -> Repo:
+        """The Repo of index i at an epoch (files built lazily)."""
+        sp = self.spec(i, epoch)
+        kind: Kind = sp["kind"]
+        tpl = _template(kind, sp["arch"], sp["dtype"])
+        sizes, smalls, prefix = tpl["sizes"], tpl["smalls"], tpl["prefix"]
+        relation = "quantized" if sp["base"] else None
+        seed, flips = self.seed, sp["flips"]
+
+        def files() -> dict[str, RepoFile]:
+            out: dict[str, RepoFile] = {}
+            for p, size in sizes.items():
+                if p in smalls:
+                    out[p] = small_file(p, smalls[p])
+                    continue
+                sha = hashlib.sha256(f"fakehub:{seed}:{i}:{flips}:{p}".encode()).hexdigest()
+                magic = prefix.get(p) or (b"GGUF\x03\0\0\0" if p.endswith(".gguf") else b"PK\x03\x04")
+                out[p] = lfs_file(p, size, sha, bytes_reader(magic, size))
+            return out
+
+        downloads = int(self.downloads[i])
+        return Repo(
+            id=self.id_of(i), sha=hashlib.sha1(f"fakehub:{seed}:{i}:{sp['version']}".encode()).hexdigest(),
+            created_ms=int(self.created[i]), modified_ms=sp["modified"], library_name=kind.library,
+            pipeline_tag=kind.pipeline, tags=tags_for(kind, sp["arch"], sp["base"], relation),
+            gated=sp["gated"], downloads=downloads, downloads_all_time=downloads * 7,
+            likes=int(self.likes[i]), trending_score=int(self.trending[i]), config=tpl["config"],
+            base_models={"relation": relation, "models": [{"id": sp["base"]}]} if relation else None,
+            gguf=tpl["gguf"], safetensors=tpl["hub"], file_sizes=sizes, files_factory=files)
+
+    def truth(self, i: int, epoch: int) -> dict[str, Any]:
+        """The generator's ground truth for index i at an epoch."""
+        sp = self.spec(i, epoch)
+        repo = self.repo(i, epoch)
+        kind: Kind = sp["kind"]
+        w = _weights(tuple(components(kind, sp["arch"], sp["dtype"])))
+        eff = w["effective"]
+        if kind.scheme == "gguf":
+            eff = repo.gguf["total"] if repo.gguf else 0
+        elif kind.scheme == "bin":
+            eff = layouts.layout_counts(sp["arch"], "none", "F32")[1]
+        return {"id": repo.id, "sha": repo.sha, "created_at": iso(repo.created_ms),
+                "last_modified": iso(repo.modified_ms), "library_name": repo.library_name,
+                "pipeline_tag": repo.pipeline_tag, "tags": repo.tags, "gated": repo.gated,
+                "files": w["files"], "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
+                "hub_safetensors": repo.safetensors, "effective_parameters": eff,
+                "quant_method": kind.quant_method, "base_model": sp["base"], "deleted": not sp["alive"],
+                "kind": kind.name, "arch": sp["arch"], "dtype": sp["dtype"], "gguf": repo.gguf,
+                "config": repo.config, "version": sp["version"], "hostile": None}
+
+
+@lru_cache(maxsize=4096)
+def _weights(comps: tuple) -> dict[str, Any]:
+    """Files, sizes, prefixes and parameter accounting of a set of weight components."""
+    sizes: dict[str, int] = {}
+    prefix: dict[str, bytes] = {}
+    files: dict[str, dict[str, Any]] = {}
+    by: dict[str, int] = {}
+    hub: dict[str, int] = {}
+    eff = 0
+    for c in comps:
+        wfs, index = component_files(c)
+        for wf in wfs:
+            fb, fe, _ = layouts.counts(wf.tensors)
+            sizes[wf.path], prefix[wf.path] = wf.size, wf.prefix
+            files[wf.path] = {"size": wf.size, "header_len": len(wf.prefix) - 8, "tensors": len(wf.tensors),
+                              "parameters_by_dtype": fb}
+            eff += fe
+            for d, n in fb.items():
+                by[d] = by.get(d, 0) + n
+                if c.folder == "" and c.stem == "model":
+                    hub[d] = hub.get(d, 0) + n
+        if index is not None:
+            sizes[index[0]] = len(index[1])
+    return {"sizes": sizes, "prefix": prefix, "files": files, "by_dtype": by, "effective": eff,
+            "hub": {"parameters": hub, "total": sum(hub.values())} if hub else None,
+            "index": {c.folder + c.stem: component_files(c)[1] for c in comps}}
+
+
+@lru_cache(maxsize=2048)
+def _template(kind: Kind, arch: str, dtype: str) -> dict[str, Any]:
+    """What every repo of one (kind, arch, dtype) shares: sorted file sizes, small files, prefixes, summaries.
+
+    Shared objects: callers must not mutate them.
+    """
+    comps = tuple(components(kind, arch, dtype))
+    weights = _weights(comps)
+    sizes = dict(weights["sizes"])
+    gguf = None
+    if kind.scheme == "gguf":
+        gguf, sizes["model-Q4_K_M.gguf"] = gguf_info(arch)
+    elif kind.scheme == "bin":
+        sizes["pytorch_model.bin"] = layouts.layout_counts(arch, "none", "F32")[1] * 4
+    smalls = _small_files(config_json(kind, arch, dtype), kind)
+    smalls.update(index_files(comps))
+    sizes.update({p: len(data) for p, data in smalls.items()})
+    return {"sizes": {p: sizes[p] for p in sorted(sizes)}, "smalls": smalls, "prefix": weights["prefix"],
+            "hub": weights["hub"], "config": config_for(kind, arch, dtype)[1], "gguf": gguf}
+
+
+def _small_files(cfg: bytes, kind: Kind) -> dict[str, bytes]:
+    out = {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.gguf filter=lfs diff=lfs merge=lfs -text\n",
+           "README.md": f"---\nlibrary_name: {kind.library}\n---\n# Model card\n\nGenerated by fakehub.\n".encode()}
+    out["model_index.json" if kind.library == "diffusers" else "config.json"] = cfg
+    if kind.library == "diffusers":
+        out.update(_diffusers_configs(kind))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _diffusers_configs(kind: Kind) -> dict[str, bytes]:
+    return {f"{c.folder}config.json": json.dumps({"_class_name": c.arch}).encode()
+            for c in components(kind, "tiny", "BF16")}
+
+
+def index_files(comps: tuple) -> dict[str, bytes]:
+    """Index json files (path -> bytes) of a set of components."""
+    return {v[0]: v[1] for v in _weights(comps)["index"].values() if v is not None}
+

@@ -1,0 +1,176 @@
+"""The deep pass through real HTTP: fakehub serves the files, our plan reads them, DuckDB stores them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crawler.deep import Candidate, Selection, parse_selection, read_model, run_deep
+from crawler.headers import read_repo_headers
+from crawler.hub import HubError, make_client
+from db import store
+from db.connection import open_database
+from fakehub.pytest_plugin import FIXTURES_HUB
+
+SEED = 3
+
+
+def _files(truth: dict[str, Any]) -> list[str]:
+    return list((truth.get("file_sizes") or {}).keys())
+
+
+def _readable(catalog: Any) -> list[dict[str, Any]]:
+    truths = [catalog.truth(model_id) for model_id in catalog.ids()]
+    return [
+        t
+        for t in truths
+        if not t["gated"] and not t["hostile"] and any(f.endswith(".safetensors") for f in _files(t))
+    ]
+
+
+def test_every_model_read_equals_the_catalog_truth(fakehub_server) -> None:
+    hub = fakehub_server(synthetic=400, seed=SEED)
+    client = make_client(hub.url, None)
+    truths = _readable(hub.catalog)
+    methods = set()
+    for truth in truths:
+        candidate = Candidate(
+            truth["id"], truth["sha"], _files(truth), truth["config"], truth["hub_safetensors"]
+        )
+        headers, weights = read_model(client, candidate)
+        assert weights.storage_parameters == truth["parameters_by_dtype"], truth["id"]
+        assert weights.effective_parameters == truth["effective_parameters"], truth["id"]
+        assert weights.method == truth["quant_method"], truth["id"]
+        assert {f.path: (f.file_size, f.header_len) for f in headers.files} == {
+            path: (info["size"], info["header_len"]) for path, info in truth["files"].items()
+        }
+        methods.add(weights.method)
+    assert {"none", "gptq", "awq", "fp8", "bnb-4bit", "mxfp4", "mlx"} <= methods
+    routes = hub.stats.snapshot()["by_route"]
+    assert routes["resolve_head"] == 0  # file names came from the siblings: no probes
+    sharded = sum(1 for t in truths for f in _files(t) if f.endswith(".safetensors.index.json"))
+    assert routes["safetensors_metadata"] == sharded
+
+    def folder(path: str) -> str:
+        return path.rpartition("/")[0]
+
+    singles = [
+        info for t in truths for f, info in t["files"].items()
+        if not any(g.endswith(".safetensors.index.json") and folder(g) == folder(f) for g in _files(t))
+    ]  # fmt: skip
+    large = sum(1 for info in singles if 8 + info["header_len"] > 100_001)
+    assert large > 0
+    assert routes["resolve_get"] == len(singles) + large  # a second range GET only for headers over 100 kB
+
+
+def test_real_fixture_is_read_byte_exact(fakehub_server) -> None:
+    hub = fakehub_server(repos=[FIXTURES_HUB])
+    client = make_client(hub.url, None)
+    info = client.get_json("/api/models/sentence-transformers/all-MiniLM-L6-v2")
+    headers = read_repo_headers(client, info["id"], ["model.safetensors"], info["sha"])
+    (header,) = headers.files
+    assert (header.file_size, header.header_len, len(header.tensors)) == (90_868_376, 11_408, 104)
+    assert header.dtype_totals() == {"F32": (22_713_216, 90_852_864), "I64": (512, 4096)}
+    assert header.metadata == {"format": "pt"}
+
+
+class NoShardedEndpoint:
+    """The real client, on a Hub that does not offer /safetensors-metadata (as for other revisions)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def range_get(self, *args: Any, **kwargs: Any) -> bytes:
+        return self.client.range_get(*args, **kwargs)
+
+    def get_json(self, path: str, params: Any = None) -> Any:
+        raise HubError("http", "404 EntryNotFound", target=path, status=404)
+
+
+def test_sharded_fallback_reads_index_then_each_shard(fakehub_server) -> None:
+    hub = fakehub_server(synthetic=400, seed=SEED)
+    client = make_client(hub.url, None)
+    truth = next(t for t in _readable(hub.catalog) if any(f.endswith(".index.json") for f in _files(t)))
+    candidate = Candidate(truth["id"], truth["sha"], _files(truth), truth["config"], None)
+    headers, weights = read_model(NoShardedEndpoint(client), candidate)
+    assert weights.effective_parameters == truth["effective_parameters"]
+    assert sorted(f.path for f in headers.files) == sorted(truth["files"])
+    assert "total_size" in headers.index_metadata[""]
+    assert hub.stats.snapshot()["by_route"]["resolve_get"] == 1 + len(truth["files"])
+
+
+def _listing_rows(truths: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "model_id": t["id"],
+            "sha": t["sha"],
+            "downloads": i,
+            "weight_files": _files(t),
+            "quant_config": t["config"],
+            "hub_parameters": (t["hub_safetensors"] or {}).get("parameters"),
+            "hub_total_params": (t["hub_safetensors"] or {}).get("total"),
+            "weights_source": "hub",
+        }
+        for i, t in enumerate(truths)
+    ]
+
+
+def test_run_deep_stores_exact_figures_and_records_hostile_files(fakehub_server, tmp_path: Path) -> None:
+    hub = fakehub_server(synthetic=60, seed=SEED, hostile=True)
+    catalog = hub.catalog
+    truths = _readable(catalog)
+    hostile = [catalog.truth(model_id) for model_id in catalog.hostile_ids]
+    db = open_database(tmp_path / "deep.duckdb")
+    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
+    store.store_listing_page(db, _listing_rows(truths + hostile), run_id=run, seen_at=datetime(2026, 11, 1))
+    client = make_client(hub.url, None)
+
+    summary = run_deep(db, client, run_id=run, selection="changed", workers=4)
+
+    assert (summary.models, summary.stored, summary.unreadable, summary.failed) == (
+        len(truths) + len(hostile), len(truths), len(hostile), 0,
+    )  # fmt: skip
+    stored = dict(
+        db.con.execute(
+            "SELECT model_id, effective_params FROM models WHERE weights_source = 'header'"
+        ).fetchall()
+    )
+    assert stored == {t["id"]: t["effective_parameters"] for t in truths}
+    files = db.con.execute("SELECT count(*), sum(size_bytes) FROM safetensors_files").fetchone()
+    assert files == (
+        sum(len(t["files"]) for t in truths),
+        sum(info["size"] for t in truths for info in t["files"].values()),
+    )
+    errors = db.con.execute("SELECT model_id, kind FROM fetch_errors ORDER BY model_id").fetchall()
+    assert errors == sorted((t["id"], "header") for t in hostile)
+    flagged = db.con.execute(
+        "SELECT count(*) FROM models WHERE deep_sha = sha AND flags[1] LIKE 'unreadable_header:%'"
+    ).fetchone()[0]
+    assert flagged == len(hostile)
+
+    before = hub.stats.snapshot()["requests"]
+    again = run_deep(db, client, run_id=run, selection="changed")
+    assert (again.models, hub.stats.snapshot()["requests"]) == (0, before)
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("changed", Selection("changed")),
+        ("ALL", Selection("all")),
+        ("none", Selection("none")),
+        ("top:25", Selection("top", 25)),
+    ],
+)
+def test_selection_forms(text: str, expected: Selection) -> None:
+    assert parse_selection(text) == expected
+
+
+@pytest.mark.parametrize("text", ["top:0", "top:x", "some", ""])
+def test_bad_selection_is_one_clear_line(text: str) -> None:
+    with pytest.raises(ValueError, match="--deep must be none, changed, all or top:N"):
+        parse_selection(text)

@@ -1,0 +1,34 @@
+"""`python -m fakehub serve`: the URL line, the stats/truth endpoints, clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from huggingface_hub import HfApi
+
+
+def test_help_teaches() -> None:
+    out = subprocess.run([sys.executable, "-m", "fakehub", "serve", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for flag in ("--repos", "--synthetic", "--seed", "--epoch", "--latency-ms", "--quota-api", "--quota-resolvers",
+                 "--window-s", "--fail-rate", "--drop-rate", "--truncate-rate", "fakehub listening on"):
+        assert flag in out
+
+
+def test_serve_subprocess(fakehub_subprocess, fixtures_hub: Path, hf_env) -> None:
+    hub = fakehub_subprocess("--synthetic", "100", "--seed", "3", "--hostile", "--repos", str(fixtures_hub),
+                             "--quota-api", "50")
+    assert hub.url.startswith("http://127.0.0.1:")
+    models = list(HfApi(endpoint=hub.url).list_models(expand=["sha"]))
+    assert len(models) == 100 + 6 + 1
+    with urllib.request.urlopen(f"{hub.url}/_fakehub/stats") as r:
+        stats = json.loads(r.read())
+        assert "RateLimit" not in r.headers
+    assert stats["by_route"]["list"] == 1 and stats["by_bucket"]["api"] == 1
+    with urllib.request.urlopen(f"{hub.url}/_fakehub/truth?id=sentence-transformers/all-MiniLM-L6-v2") as r:
+        assert json.loads(r.read())["parameters_by_dtype"] == {"F32": 22713216, "I64": 512}
+    assert hub.stop() == 0

@@ -1,0 +1,188 @@
+"""`hubcensus crawl|status|demo` through the real CLI, against fakehub on 127.0.0.1.
+
+The kill, lock and signal tests run the crawl as a child process (`python -m hubcensus crawl ...`)
+against an in-process fakehub with latency, and wait for its per-page log lines, never for time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from db.connection import open_database
+from fakehub.app import RunningHub
+from fakehub.faults import FaultConfig
+from fakehub.pytest_plugin import fakehub_server, hf_env  # noqa: F401 - fixtures
+from hubcensus.cli import app
+
+pytestmark = pytest.mark.usefixtures("hf_env")
+runner = CliRunner()
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBCENSUS_", "HF_TOKEN", "HF_ENDPOINT"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Child:
+    """`python -m hubcensus crawl ...` whose stdout lines are read as they come."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "hubcensus", "crawl", *args], env=_env(),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        self.lines: list[str] = []
+
+    def wait_for(self, text: str) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if text in line:
+                return
+        raise AssertionError(f"child ended before {text!r}: {self.lines} {self.proc.stderr.read()}")  # type: ignore[union-attr]
+
+    def finish(self) -> tuple[int, list[str], str]:
+        out, err = self.proc.communicate(timeout=120)
+        return self.proc.returncode, self.lines + out.splitlines(), err
+
+
+def _models(path: Path) -> dict[str, str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return dict(con.execute("SELECT model_id, sha FROM models WHERE deleted_at IS NULL").fetchall())
+    finally:
+        con.close()
+
+
+def _truth(hub: RunningHub) -> dict[str, str]:
+    return {m: hub.catalog.truth(m)["sha"] for m in hub.catalog.ids()}
+
+
+def test_help_teaches_with_examples() -> None:
+    result = runner.invoke(app, ["crawl", "--help"])
+    assert result.exit_code == 0
+    for text in ("Examples", "hubcensus crawl --full", "--author", "--token-env", "--limit", "75", "resumes"):
+        assert text in result.output
+    assert "hubcensus status" in runner.invoke(app, ["status", "--help"]).output
+    assert "DEMO DATA" in runner.invoke(app, ["demo", "--help"]).output
+
+
+def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+    hub = fakehub_server(synthetic=1200, seed=11)
+    db = tmp_path / "h.duckdb"
+    result = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[-1].startswith("run 1 ok: full, 2 pages, 1200 models seen (1200 new, 0 updated, 0 deleted)")
+    assert any(" full page 2: 1200 models" in line for line in lines)
+    assert _models(db) == _truth(hub)
+    status = runner.invoke(app, ["status", "--db", str(db)])
+    assert status.exit_code == 0
+    assert "rows: models 1200, deleted 0, model_versions 1200" in status.output
+    assert "#1 full ok" in status.output and "freshness: last successful run 1 (full)" in status.output
+    again = runner.invoke(app, ["crawl", "--db", str(db)], env={"HF_ENDPOINT": hub.url})
+    assert again.exit_code == 0
+    assert again.output.splitlines()[-1].startswith("run 2 ok: incremental, 1 pages")
+
+
+def test_errors_are_one_line_with_exit_codes(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+    missing = runner.invoke(app, ["status", "--db", str(tmp_path / "none.duckdb")])
+    assert missing.exit_code == 3 and "no database at" in missing.output
+    hub = fakehub_server(synthetic=10, seed=1)
+    db = tmp_path / "f.duckdb"
+    failed = runner.invoke(
+        app, ["crawl", "--db", str(db), "--endpoint", hub.url + "/not-a-hub", "--timeout", "5"]
+    )
+    assert failed.exit_code == 1
+    assert failed.output.splitlines()[-1].startswith("run 1 failed: full, 0 pages")
+    assert "404" in failed.output.splitlines()[-1]
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT kind, status FROM fetch_errors").fetchall() == [("http", 404)]
+    con.close()
+    held = open_database(db)
+    try:
+        busy = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url])
+    finally:
+        held.close()
+    assert busy.exit_code == 75
+    assert "another run holds the lock" in busy.output and len(busy.output.strip().splitlines()) == 1
+
+
+def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+    hub = fakehub_server(synthetic=3000, seed=12, faults=FaultConfig(latency_ms=40))
+    db = tmp_path / "k.duckdb"
+    child = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200")
+    child.wait_for("full page 4:")
+    child.proc.kill()
+    child.proc.wait(timeout=30)
+    assert child.proc.returncode == -signal.SIGKILL
+    killed = _models(db)
+    assert 800 <= len(killed) < 3000
+    resumed = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200")
+    code, lines, err = resumed.finish()
+    assert code == 0, err
+    assert f"full (resumed), {15 - len(killed) // 200} pages" in lines[-1]
+    assert f"({3000 - len(killed)} new, 0 updated, 0 deleted)" in lines[-1]
+    assert _models(db) == _truth(hub)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT model_id) FROM model_versions").fetchone() == (
+            3000,
+            3000,
+        )
+        assert con.execute("SELECT count(*) FROM model_stats").fetchone() == (3000,)
+        runs = con.execute("SELECT status FROM crawl_runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+    assert runs == [("interrupted",), ("ok",)]
+    assert hub.stats.snapshot()["by_route"]["list"] <= 15 + 2
+
+
+def test_concurrent_run_is_refused_and_first_unharmed_then_sigterm(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+    hub = fakehub_server(synthetic=2000, seed=13, faults=FaultConfig(latency_ms=30))
+    db = tmp_path / "c.duckdb"
+    first = Child("--db", str(db), "--endpoint", hub.url, "--page-size", "100")
+    first.wait_for("full page 2:")
+    first.proc.send_signal(signal.SIGSTOP)  # hold it mid-walk, whatever the machine's speed
+    try:
+        second = subprocess.run([sys.executable, "-m", "hubcensus", "crawl", "--db", str(db), "--endpoint", hub.url],
+                                env=_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    assert second.returncode == 75
+    assert "another run holds the lock" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    code, lines, err = first.finish()
+    assert code == 0, err
+    assert lines[-1].startswith("run 1 ok: full, 20 pages, 2000 models seen (2000 new")
+    assert _models(db) == _truth(hub)
+
+    hub.set_epoch(3)
+    third = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "100")
+    third.wait_for("full page 2:")
+    third.proc.send_signal(signal.SIGSTOP)
+    third.proc.send_signal(signal.SIGTERM)
+    third.proc.send_signal(signal.SIGCONT)
+    code, lines, _ = third.finish()
+    assert code == 130
+    assert lines[-1].startswith("run 2 interrupted: full")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT status FROM crawl_runs WHERE run_id = 2").fetchone() == ("interrupted",)
+        assert con.execute("SELECT count(*) FROM crawl_state WHERE key = 'full.cursor'").fetchone() == (1,)
+    finally:
+        con.close()
+
+
+def test_demo_says_demo_data(tmp_path: Path) -> None:
+    db = tmp_path / "demo.duckdb"
+    result = runner.invoke(app, ["demo", "--models", "400", "--db", str(db), "--out", str(tmp_path / "rep")])
+    assert result.exit_code == 0, result.output
+    assert "DEMO DATA" in result.output and "demo data, not the Hub" in result.output
+    assert len(_models(db)) == 400
