@@ -65,6 +65,7 @@ class CrawlSummary:
     models_new: int = 0
     models_updated: int = 0
     models_deleted: int = 0
+    headers_fetched: int = 0
     requests_api: int = 0
     requests_resolvers: int = 0
     rate_limited: int = 0
@@ -142,7 +143,9 @@ def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, select
     module = importlib.import_module("crawler.deep")
     run_deep = getattr(module, "run_deep", None)
     if run_deep is not None:
-        run_deep(db, client, run_id=summary.run_id, selection=selection)
+        result = run_deep(db, client, run_id=summary.run_id, selection=selection)
+        summary.headers_fetched += int(getattr(result, "stored", 0) or 0)
+        summary.errors += int(getattr(result, "failed", 0) or 0)
 
 
 @dataclass

@@ -90,12 +90,21 @@ def _explain_live(model: str, config: settings.Settings) -> dict:
             try:
                 summary = read_one(db, client, model, run_id=run, expand=(*EXPAND, "siblings"))
             except HubError as exc:
-                raise _fail(f"{model}: {exc} ({config.endpoint})") from None
+                raise _fail(_hub_problem(model, exc, config.endpoint)) from None
             store.finish_run(db, run, status="ok", counters={"headers_fetched": summary.stored})
         info = explain(path, model)
     if info is None:
         raise _fail(f"{model}: the Hub returned no such model ({config.endpoint})")
     return info
+
+
+def _hub_problem(model: str, exc: Exception, endpoint: str) -> str:
+    status = getattr(exc, "status", None)
+    if status == 404:
+        return f"{model}: no such model on {endpoint}"
+    if status in (401, 403):
+        return f"{model}: gated or private on {endpoint}; set HF_TOKEN to a token that has access"
+    return f"{model}: {exc} ({endpoint})"
 
 
 def register(app: typer.Typer) -> None:

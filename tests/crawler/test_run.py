@@ -21,7 +21,6 @@ from db import store
 from db.connection import open_database
 from fakehub.app import RunningHub
 from fakehub.faults import FaultConfig
-from fakehub.pytest_plugin import fakehub_server, hf_env  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("hf_env")
 
@@ -51,7 +50,7 @@ def _shas(db) -> dict[str, str]:
     return dict(db.con.execute("SELECT model_id, sha FROM models WHERE deleted_at IS NULL").fetchall())
 
 
-def test_full_crawl_stores_exactly_the_catalog(fakehub_server, db) -> None:  # noqa: F811
+def test_full_crawl_stores_exactly_the_catalog(fakehub_server, db) -> None:
     hub = fakehub_server(synthetic=2500, seed=3)
     summary = crawl(db, _client(hub), CrawlOptions())
     assert (summary.mode, summary.status, summary.complete, summary.pages) == ("full", "ok", True, 3)
@@ -101,7 +100,7 @@ def test_full_crawl_stores_exactly_the_catalog(fakehub_server, db) -> None:  # n
     assert store.get_state(db, "full.cursor") is None
 
 
-def test_later_epoch_incremental_then_full_picks_up_exactly_the_changes(fakehub_server, db) -> None:  # noqa: F811
+def test_later_epoch_incremental_then_full_picks_up_exactly_the_changes(fakehub_server, db) -> None:
     hub = fakehub_server(synthetic=3000, seed=5)
     crawl(db, _client(hub), CrawlOptions())
     before = {m: hub.catalog.truth(m)["sha"] for m in _alive(hub)}
@@ -142,7 +141,7 @@ def test_later_epoch_incremental_then_full_picks_up_exactly_the_changes(fakehub_
     )
 
 
-def test_faults_and_a_tight_quota_no_429_and_unrecovered_failures_recorded(fakehub_server, db) -> None:  # noqa: F811
+def test_faults_and_a_tight_quota_no_429_and_unrecovered_failures_recorded(fakehub_server, db) -> None:
     hub = fakehub_server(synthetic=1500, seed=2, quota_api=8, window_s=1,
                          faults=FaultConfig(fail_rate=0.3, drop_rate=0.05, truncate_rate=0.05, seed=4))  # fmt: skip
     retry = RetryPolicy(retries=1, base=0.001, cap=0.002, rng=random.Random(1))
@@ -161,30 +160,30 @@ def test_faults_and_a_tight_quota_no_429_and_unrecovered_failures_recorded(fakeh
     assert _shas(db) == {m: hub.catalog.truth(m)["sha"] for m in _alive(hub)}
 
 
-def test_signal_mid_walk_interrupts_cleanly_and_the_next_run_resumes(fakehub_server, db) -> None:  # noqa: F811
+def test_signal_mid_walk_interrupts_cleanly_and_the_next_run_resumes(fakehub_server, db) -> None:
     hub = fakehub_server(synthetic=1000, seed=7)
 
     def kill_after_two(s: CrawlSummary) -> None:
         if s.pages >= 2:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    first = crawl(db, _client(hub), CrawlOptions(page_size=200), on_page=kill_after_two)
-    assert first.status == "interrupted" and 2 <= first.pages < 5
-    assert first.models_new == first.pages * 200
+    one_by_one = CrawlOptions(page_size=200, batch_pages=1)
+    first = crawl(db, _client(hub), one_by_one, on_page=kill_after_two)
+    assert (first.status, first.pages, first.models_new) == ("interrupted", 2, 400)
     assert store.get_state(db, "full.cursor") is not None
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     second = crawl(db, _client(hub), CrawlOptions(page_size=200))
     assert (second.mode, second.resumed, second.status, second.models_new, second.models_updated) == (
-        "full", True, "ok", 1000 - first.models_new, 0)  # fmt: skip
+        "full", True, "ok", 600, 0)  # fmt: skip
     assert second.models_deleted == 0
     assert _shas(db) == {m: hub.catalog.truth(m)["sha"] for m in _alive(hub)}
     assert db.con.execute("SELECT count(*) FROM model_versions").fetchone() == (1000,)
-    assert _list_requests(hub) <= 5 + CrawlOptions().batch_pages
+    assert _list_requests(hub) <= 5 + 2  # at most the pages fetched ahead when the signal came
     statuses = db.con.execute("SELECT status, message IS NOT NULL FROM crawl_runs ORDER BY run_id").fetchall()
     assert statuses == [("interrupted", True), ("ok", False)]
 
 
-def test_limit_stops_a_first_walk_that_the_next_run_finishes(fakehub_server, db) -> None:  # noqa: F811
+def test_limit_stops_a_first_walk_that_the_next_run_finishes(fakehub_server, db) -> None:
     hub = fakehub_server(synthetic=700, seed=8)
     first = crawl(db, _client(hub), CrawlOptions(limit=250, page_size=100))
     assert (first.status, first.models_seen, first.pages, first.complete) == ("ok", 250, 3, False)
@@ -194,7 +193,7 @@ def test_limit_stops_a_first_walk_that_the_next_run_finishes(fakehub_server, db)
     assert _list_requests(hub) == 3 + 5
 
 
-def test_author_walk_is_scoped(fakehub_server, db) -> None:  # noqa: F811
+def test_author_walk_is_scoped(fakehub_server, db) -> None:
     hub = fakehub_server(synthetic=2000, seed=9)
     author = Counter(m.split("/")[0] for m in _alive(hub)).most_common(1)[0][0]
     mine = {m for m in _alive(hub) if m.startswith(author + "/")}
@@ -205,7 +204,7 @@ def test_author_walk_is_scoped(fakehub_server, db) -> None:  # noqa: F811
     assert store.get_state(db, "watermark") is None
 
 
-def test_client_helpers_count_buckets_and_never_leak_the_token(fakehub_server) -> None:  # noqa: F811
+def test_client_helpers_count_buckets_and_never_leak_the_token(fakehub_server) -> None:
     hub = fakehub_server(synthetic=300, seed=1)
     model_id = next(m for m in sorted(_alive(hub)) if hub.catalog.truth(m)["files"])
     path = sorted(hub.catalog.truth(model_id)["files"])[0]
@@ -223,7 +222,7 @@ def test_client_helpers_count_buckets_and_never_leak_the_token(fakehub_server) -
     assert client.counters() == {"requests_api": 2, "requests_resolvers": 1, "rate_limited": 0, "retries": 0}
 
 
-def test_database_opens_with_plain_duckdb_only(fakehub_server, db, tmp_path: Path) -> None:  # noqa: F811
+def test_database_opens_with_plain_duckdb_only(fakehub_server, db, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=200, seed=4)
     crawl(db, _client(hub), CrawlOptions())
     db.close()
@@ -250,3 +249,17 @@ def test_summary_line_is_one_line() -> None:
         "run 3 ok: incremental, 1 pages, 10 models seen (2 new, 1 updated, 0 deleted), 1 API requests, "
         "0 rate-limited, 0 retries, 0 errors in 0.5s"
     )
+
+
+def test_deep_hook_runs_after_a_complete_listing_only(fakehub_server, db) -> None:
+    hub = fakehub_server(synthetic=300, seed=6)
+    calls: list[tuple[int, int, bool]] = []
+
+    def deep(database, client, summary: CrawlSummary) -> None:
+        calls.append((summary.run_id, summary.models_seen, client is not None and database is db))
+
+    crawl(db, _client(hub), CrawlOptions(limit=100, deep="changed"), deep=deep)
+    assert calls == []
+    crawl(db, _client(hub), CrawlOptions(deep="changed"), deep=deep)
+    crawl(db, _client(hub), CrawlOptions(), deep=deep)
+    assert calls == [(2, 200, True)]

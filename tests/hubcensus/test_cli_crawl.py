@@ -7,6 +7,7 @@ against an in-process fakehub with latency, and wait for its per-page log lines,
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from typer.testing import CliRunner
 from db.connection import open_database
 from fakehub.app import RunningHub
 from fakehub.faults import FaultConfig
-from fakehub.pytest_plugin import fakehub_server, hf_env  # noqa: F401 - fixtures
 from hubcensus.cli import app
 
 pytestmark = pytest.mark.usefixtures("hf_env")
@@ -40,13 +40,15 @@ class Child:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         self.lines: list[str] = []
 
-    def wait_for(self, text: str) -> None:
+    def wait_for_page(self, n: int) -> int:
+        """Read log lines until one reports page >= n (pages may be stored in batches); returns it."""
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            if text in line:
-                return
-        raise AssertionError(f"child ended before {text!r}: {self.lines} {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            match = re.search(r" page (\d+): ", line)
+            if match and int(match.group(1)) >= n:
+                return int(match.group(1))
+        raise AssertionError(f"child ended before page {n}: {self.lines} {self.proc.stderr.read()}")  # type: ignore[union-attr]
 
     def finish(self) -> tuple[int, list[str], str]:
         out, err = self.proc.communicate(timeout=120)
@@ -74,7 +76,7 @@ def test_help_teaches_with_examples() -> None:
     assert "DEMO DATA" in runner.invoke(app, ["demo", "--help"]).output
 
 
-def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=1200, seed=11)
     db = tmp_path / "h.duckdb"
     result = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url])
@@ -92,7 +94,7 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     assert again.output.splitlines()[-1].startswith("run 2 ok: incremental, 1 pages")
 
 
-def test_errors_are_one_line_with_exit_codes(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+def test_errors_are_one_line_with_exit_codes(fakehub_server, tmp_path: Path) -> None:
     missing = runner.invoke(app, ["status", "--db", str(tmp_path / "none.duckdb")])
     assert missing.exit_code == 3 and "no database at" in missing.output
     hub = fakehub_server(synthetic=10, seed=1)
@@ -115,11 +117,11 @@ def test_errors_are_one_line_with_exit_codes(fakehub_server, tmp_path: Path) -> 
     assert "another run holds the lock" in busy.output and len(busy.output.strip().splitlines()) == 1
 
 
-def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=3000, seed=12, faults=FaultConfig(latency_ms=40))
     db = tmp_path / "k.duckdb"
     child = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200")
-    child.wait_for("full page 4:")
+    child.wait_for_page(4)
     child.proc.kill()
     child.proc.wait(timeout=30)
     assert child.proc.returncode == -signal.SIGKILL
@@ -142,14 +144,14 @@ def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, t
     finally:
         con.close()
     assert runs == [("interrupted",), ("ok",)]
-    assert hub.stats.snapshot()["by_route"]["list"] <= 15 + 2
+    assert hub.stats.snapshot()["by_route"]["list"] <= 15 + 5 + 2  # + pages fetched ahead of the kill
 
 
-def test_concurrent_run_is_refused_and_first_unharmed_then_sigterm(fakehub_server, tmp_path: Path) -> None:  # noqa: F811
+def test_concurrent_run_is_refused_and_first_unharmed_then_sigterm(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=2000, seed=13, faults=FaultConfig(latency_ms=30))
     db = tmp_path / "c.duckdb"
     first = Child("--db", str(db), "--endpoint", hub.url, "--page-size", "100")
-    first.wait_for("full page 2:")
+    first.wait_for_page(2)
     first.proc.send_signal(signal.SIGSTOP)  # hold it mid-walk, whatever the machine's speed
     try:
         second = subprocess.run([sys.executable, "-m", "hubcensus", "crawl", "--db", str(db), "--endpoint", hub.url],
@@ -165,7 +167,7 @@ def test_concurrent_run_is_refused_and_first_unharmed_then_sigterm(fakehub_serve
 
     hub.set_epoch(3)
     third = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "100")
-    third.wait_for("full page 2:")
+    third.wait_for_page(2)
     third.proc.send_signal(signal.SIGSTOP)
     third.proc.send_signal(signal.SIGTERM)
     third.proc.send_signal(signal.SIGCONT)

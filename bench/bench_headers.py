@@ -1,0 +1,131 @@
+"""Benchmark: the deep pass's request plan vs huggingface_hub's `get_safetensors_metadata` loop.
+
+    .venv/bin/python bench/bench_headers.py --models 3000 --quota-resolvers 600 --window 10
+
+Both read the same models of a mixed synthetic fakehub catalog (single-file and
+sharded, root weights only: the client's loop cannot see diffusers subfolders),
+through real HTTP; fakehub counts the requests. Then our deep pass reads every
+model with safetensors (subfolders included) under a resolver quota, printing
+headers/s against the quota floor and the 429s it drew.
+Target: at most half the requests per model of the naive loop, zero 429s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from huggingface_hub import HfApi
+
+from crawler.deep import Candidate, read_model, run_deep
+from crawler.hub import make_client
+from crawler.listing import normalize
+from db import store
+from db.connection import open_database, utcnow
+from fakehub.app import FakeHubConfig, start
+
+
+def _root_weight_models(catalog: Any, limit: int) -> list[dict[str, Any]]:
+    chosen = []
+    for model_id in catalog.ids():
+        truth = catalog.truth(model_id)
+        names = list(truth.get("file_sizes") or {})
+        if truth["gated"] or truth.get("hostile"):
+            continue
+        if "model.safetensors" in names or "model.safetensors.index.json" in names:
+            chosen.append(truth)
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+def compare_plans(models: int, seed: int, sample: int) -> None:
+    """Requests per model: huggingface_hub's loop vs our plan, on the same models."""
+    hub = start(FakeHubConfig(synthetic=models, seed=seed))
+    try:
+        truths = _root_weight_models(hub.catalog, sample)
+        api = HfApi(endpoint=hub.url, token=False)
+        before = hub.stats.snapshot()["requests"]
+        for truth in truths:
+            api.get_safetensors_metadata(truth["id"])
+        naive = hub.stats.snapshot()["requests"] - before
+        client = make_client(hub.url, None)
+        before = hub.stats.snapshot()["requests"]
+        for truth in truths:
+            names = list(truth["file_sizes"])
+            read_model(client, Candidate(truth["id"], truth["sha"], names, truth["config"], None))
+        ours = hub.stats.snapshot()["requests"] - before
+    finally:
+        hub.stop()
+    sharded = sum(1 for t in truths if "model.safetensors.index.json" in t["file_sizes"])
+    print(f"models compared: {len(truths)} ({sharded} sharded, {len(truths) - sharded} single-file)")
+    print(f"huggingface_hub get_safetensors_metadata: {naive} requests, {naive / len(truths):.2f} per model")
+    print(f"hubcensus plan:                           {ours} requests, {ours / len(truths):.2f} per model")
+    print(
+        f"ratio ours/naive: {ours / naive:.2f} (target <= 0.50) -> {'OK' if ours <= naive / 2 else 'MISSED'}"
+    )
+
+
+def deep_under_quota(models: int, seed: int, quota: int, window: int, workers: int) -> None:
+    """The whole deep pass over the catalog under a resolver quota: headers/s and 429s."""
+    hub = start(
+        FakeHubConfig(synthetic=models, seed=seed, quota_resolvers=quota, quota_api=quota, window_s=window)
+    )
+    try:
+        client = make_client(hub.url, None)
+        with tempfile.TemporaryDirectory() as tmp, open_database(Path(tmp) / "bench.duckdb") as db:
+            run = store.start_run(db, mode="bench", endpoint=hub.url, version="bench")
+            rows = []
+            for model_id in hub.catalog.ids():
+                truth = hub.catalog.truth(model_id)
+                item = {"id": model_id, "sha": truth["sha"], "siblings": [{"rfilename": n} for n in truth["file_sizes"]],
+                        "config": truth["config"], "gated": truth["gated"]}  # fmt: skip
+                rows.append(normalize(item))
+            store.store_listing_page(db, rows, run_id=run, seen_at=utcnow())
+            before = hub.stats.snapshot()
+            started = time.monotonic()
+            summary = run_deep(db, client, run_id=run, selection="changed", workers=workers)
+            wall = time.monotonic() - started
+            after = hub.stats.snapshot()
+    finally:
+        hub.stop()
+    resolver = after["by_bucket"]["resolvers"] - before["by_bucket"]["resolvers"]
+    api = after["by_bucket"]["api"] - before["by_bucket"]["api"]
+    floor = max(resolver / quota, api / quota) * window
+    print(
+        f"deep pass: {summary.models} models ({summary.stored} stored, {summary.unreadable} unreadable, "
+        f"{summary.failed} failed), {resolver} resolver + {api} API requests in {wall:.1f}s"
+    )
+    print(
+        f"headers/s: {summary.stored / wall:.1f} models/s; quota floor {floor:.1f}s, wall/floor {wall / floor:.2f}"
+    )
+    print(f"429s drawn: {after['429s'] - before['429s']} (target 0)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", type=int, default=3000, help="synthetic catalog size")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sample", type=int, default=300, help="models for the plan comparison")
+    parser.add_argument(
+        "--quota-resolvers", type=int, default=600, help="resolver (and API) quota per window"
+    )
+    parser.add_argument("--window", type=int, default=10, help="rate-limit window in seconds")
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    compare_plans(args.models, args.seed, args.sample)
+    deep_under_quota(args.models, args.seed, args.quota_resolvers, args.window, args.workers)
+
+
+if __name__ == "__main__":
+    main()
