@@ -16,6 +16,7 @@ from typing import Any
 
 from crawler.quant import QuantConfig, Shape, TensorClass, classify, decide_method, format_bits, read_config
 from crawler.safetensors_format import FileHeader
+from crawler.weightfiles import component_of
 
 MAX_EVIDENCE = 12
 ROLES = ("embedding", "attention", "mlp", "experts", "router", "norm", "lm_head", "other")
@@ -152,12 +153,6 @@ def memory_bytes(weight_bytes: int, effective_parameters: int) -> dict[str, int]
         "fp8": effective_parameters,
         "int4": (effective_parameters + 1) // 2,
     }
-
-
-def component_of(path: str) -> str:
-    """Top-level folder of a repo file path ("" for files at the root)."""
-    head, sep, _ = path.partition("/")
-    return head if sep else ""
 
 
 def analyze(

@@ -174,3 +174,25 @@ def test_selection_forms(text: str, expected: Selection) -> None:
 def test_bad_selection_is_one_clear_line(text: str) -> None:
     with pytest.raises(ValueError, match="--deep must be none, changed, all or top:N"):
         parse_selection(text)
+
+
+def test_storage_counts_agree_with_huggingface_hub_on_the_same_files(fakehub_server, monkeypatch) -> None:
+    from huggingface_hub import HfApi
+
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    hub = fakehub_server(synthetic=400, seed=SEED)
+    api = HfApi(endpoint=hub.url, token=False)
+    client = make_client(hub.url, None)
+    roots = [
+        t
+        for t in _readable(hub.catalog)
+        if {"model.safetensors", "model.safetensors.index.json"} & set(_files(t))
+    ]
+    assert len(roots) > 50
+    for truth in roots:
+        theirs = api.get_safetensors_metadata(truth["id"], revision=truth["sha"]).parameter_count
+        _, weights = read_model(
+            client, Candidate(truth["id"], truth["sha"], _files(truth), truth["config"], None)
+        )
+        root = weights.components[""]
+        assert root.storage_parameters == theirs, truth["id"]
