@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crawler.hub import make_client
+from crawler.listing import EXPAND
 from crawler.run import CrawlOptions, crawl
 from db.connection import open_database
 
@@ -63,6 +64,17 @@ def start_fakehub(
     raise SystemExit("fakehub did not start in time")
 
 
+def probe(url: str, pages: int) -> float:
+    """Seconds per listing page when only fetching (latency + the server's own work), no storing."""
+    client = make_client(url, None)
+    next_url: str | None = client.list_url(sort="createdAt", expand=EXPAND, limit=1000)
+    started, done = time.monotonic(), 0
+    while next_url is not None and done < pages:
+        next_url = client.list_page(next_url).next_url
+        done += 1
+    return (time.monotonic() - started) / max(done, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -72,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--quota", type=int, default=None, help="API requests per window (none: no quota)")
     parser.add_argument("--window", type=int, default=300, help="rate-limit window in seconds")
+    parser.add_argument("--memory-limit-mb", type=int, default=CrawlOptions().memory_limit_mb,
+                        help="DuckDB memory_limit of the crawl in MB (0: DuckDB's default)")  # fmt: skip
     parser.add_argument("--db", type=Path, default=None, help="DuckDB file [default: a temporary file]")
+    parser.add_argument("--probe", type=int, default=0, metavar="PAGES",
+                        help="first time PAGES list requests without storing (no quota only): the server-bound floor")  # fmt: skip
     args = parser.parse_args(argv)
 
     print(f"starting fakehub: {args.models} synthetic models, {args.latency_ms:g} ms latency, "
@@ -81,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.TemporaryDirectory()
     db_path = args.db or Path(tmp.name) / "bench.duckdb"
     try:
+        probe_s = probe(url, args.probe) if args.probe and not args.quota else None
         client = make_client(url, None)
         with open_database(db_path) as db:
             started = time.monotonic()
@@ -92,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
                     last[0] = now
                     print(f"  {now - started:7.1f}s  {s.pages} pages, {s.models_seen} models", flush=True)
 
-            summary = crawl(db, client, CrawlOptions(full=True), on_page=progress)
+            summary = crawl(
+                db,
+                client,
+                CrawlOptions(full=True, memory_limit_mb=args.memory_limit_mb or None),
+                on_page=progress,
+            )
             wall = time.monotonic() - started
             stored = db.con.execute("SELECT count(*) FROM models").fetchone()[0]
     finally:
@@ -111,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         q_floor = used * args.window / args.quota
         print(f"wall time              {wall:.1f}s vs quota floor {q_floor:.1f}s ({wall / q_floor:.2f}x)")
     print(f"wall vs latency floor  {wall:.1f}s vs {lat_floor:.1f}s ({wall / max(lat_floor, 1e-9):.2f}x)")
+    if probe_s is not None:
+        fetch_floor = used * probe_s
+        print(f"wall vs fetch-only     {wall:.1f}s vs {fetch_floor:.1f}s ({wall / fetch_floor:.2f}x; "
+              f"{probe_s * 1000:.0f} ms per page without storing)")  # fmt: skip
     print(f"rows/s stored          {stored / wall:,.0f}")
     print(
         f"429s                   {summary.rate_limited}, retries {summary.retries}, errors {summary.errors}"

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import queue
 import signal
 import threading
@@ -47,8 +45,9 @@ class CrawlOptions:
     """How many times a listing page that failed after all retries is tried again before the run fails."""
     batch_pages: int = 5
     """Pages fetched ahead of the store, stored together when the store falls behind."""
-    memory_limit: str | None = "512MB"
-    """DuckDB's memory_limit for this connection during the crawl (keeps a 2M-model walk well under 1 GB)."""
+    memory_limit_mb: int | None = None
+    """DuckDB's memory_limit for the crawl (None: DuckDB's default). Too low is fatal: DuckDB's
+    own checkpoint failed under 640 MB at ~1.5M models."""
 
 
 @dataclass
@@ -90,6 +89,8 @@ class CrawlSummary:
             f"{self.requests_api} API requests, {self.rate_limited} rate-limited, {self.retries} retries, "
             f"{self.errors} errors in {self.elapsed:.1f}s"
         )
+        if self.headers_fetched or self.requests_resolvers:
+            text += f"; deep pass: {self.headers_fetched} models' headers, {self.requests_resolvers} resolver requests"
         return f"{text}: {self.message}" if self.message else text
 
 
@@ -137,15 +138,12 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
 
 
 def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, selection: str) -> None:
-    """Call `crawler.deep.run_deep` when that module exists (the header pass of the next issue)."""
-    if importlib.util.find_spec("crawler.deep") is None:
-        return
-    module = importlib.import_module("crawler.deep")
-    run_deep = getattr(module, "run_deep", None)
-    if run_deep is not None:
-        result = run_deep(db, client, run_id=summary.run_id, selection=selection)
-        summary.headers_fetched += int(getattr(result, "stored", 0) or 0)
-        summary.errors += int(getattr(result, "failed", 0) or 0)
+    """The header pass, `crawler.deep.run_deep` (imported only when asked for)."""
+    from crawler.deep import run_deep
+
+    result = run_deep(db, client, run_id=summary.run_id, selection=selection)
+    summary.headers_fetched += result.stored
+    summary.errors += result.failed
 
 
 @dataclass
@@ -159,7 +157,7 @@ class _Fetched:
 
 @dataclass
 class _Walk:
-    """The moving parts of one page loop: fetching runs one page ahead of storing."""
+    """The moving parts of one page loop: a fetch thread runs ahead of the store."""
 
     db: Database
     client: HubClient
@@ -407,8 +405,8 @@ def crawl(
     walk when `options.deep != 'none'` (default: `crawler.deep.run_deep` if present).
     """
     options = options or CrawlOptions()
-    if options.memory_limit:
-        db.con.execute(f"SET memory_limit = '{options.memory_limit}'")
+    if options.memory_limit_mb:
+        db.con.execute(f"SET memory_limit = '{int(options.memory_limit_mb)}MB'")
     keys = _keys(options.author)
     watermark = _parse(store.get_state(db, keys["watermark"]))
     resuming = store.get_state(db, keys["full.cursor"]) is not None

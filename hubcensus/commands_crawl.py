@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,7 +120,10 @@ def run_crawl(
             reporter.log(banner)
         reporter.log(f"crawling {endpoint} into {db_path}")
         client = make_client(endpoint, token, timeout=timeout, retry=RetryPolicy(retries=retries))
-        summary = crawl(db, client, options, on_page=reporter.page)
+        try:
+            summary = crawl(db, client, options, on_page=reporter.page)
+        except Exception as exc:  # the run is already closed as 'failed' in crawl_runs
+            raise _fail(f"crawl failed: {type(exc).__name__}: {exc}".splitlines()[0], EXIT_FAILED) from None
     typer.echo(summary.line())
     return summary
 
@@ -129,6 +133,12 @@ def _exit_for(summary: Any) -> None:
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.status != "ok":
         raise typer.Exit(EXIT_FAILED)
+
+
+def _check_deep(value: str) -> str:
+    if not re.fullmatch(r"none|changed|all|top:[1-9]\d*", value):
+        raise typer.BadParameter("use none, changed, all or top:N")
+    return value
 
 
 def crawl_command(
@@ -153,7 +163,10 @@ def crawl_command(
     ] = 5,
     page_size: Annotated[int, typer.Option(min=1, max=1000, hidden=True)] = 1000,
     deep: Annotated[
-        str, typer.Option(help="Header pass after the listing: none (default) | changed | all | top:N.")
+        str,
+        typer.Option(
+            callback=_check_deep, help="Header pass after the listing: none | changed | all | top:N."
+        ),
     ] = "none",
 ) -> None:
     conf = settings.load(db, endpoint, token_env)

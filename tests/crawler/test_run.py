@@ -15,7 +15,7 @@ import pytest
 
 from crawler.hub import HubClient, HubError, make_client
 from crawler.listing import parse_hub_date
-from crawler.pacing import RetryPolicy
+from crawler.pacing import Pacer, RetryPolicy
 from crawler.run import CrawlOptions, CrawlSummary, crawl
 from db import store
 from db.connection import open_database
@@ -263,3 +263,19 @@ def test_deep_hook_runs_after_a_complete_listing_only(fakehub_server, db) -> Non
     crawl(db, _client(hub), CrawlOptions(deep="changed"), deep=deep)
     crawl(db, _client(hub), CrawlOptions(), deep=deep)
     assert calls == [(2, 200, True)]
+
+
+def test_a_429_is_waited_out_for_the_announced_reset(fakehub_server) -> None:
+    class Blind(Pacer):
+        def observe(self, bucket: str, headers) -> None:  # ignores the quota: provokes 429s
+            pass
+
+    hub = fakehub_server(synthetic=50, seed=1, quota_api=2, window_s=1)
+    client = make_client(hub.url, None, timeout=10, retry=FAST)
+    client.pacer = Blind(sleep=client.sleep, initial_interval=0.0, margin=0.05)
+    model_id = sorted(_alive(hub))[0]
+    assert [client.get_json(f"/api/models/{model_id}")["id"] for _ in range(3)] == [model_id] * 3
+    stats = hub.stats.snapshot()
+    assert stats["429s"] == client.rate_limited >= 1
+    assert stats["by_status"][200] == 3
+    assert client.counters()["requests_api"] == 3 + client.rate_limited
