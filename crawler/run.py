@@ -143,7 +143,7 @@ def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, select
 
     result = run_deep(db, client, run_id=summary.run_id, selection=selection)
     summary.headers_fetched += result.stored
-    summary.errors += result.failed
+    summary.errors += result.failed + result.unreadable
 
 
 @dataclass
@@ -338,13 +338,9 @@ def _full(walk: _Walk) -> None:
         s.message = f"stopped at --limit {walk.options.limit}; the next run resumes the full walk"
         return
     started = _parse(store.get_state(db, k["full.started_at"])) or walk.seen_at
-    author = walk.options.author
-    if author:
-        s.models_deleted = store.mark_deleted_for_author(
-            db, run_id=s.run_id, walk_started_at=started, author=author
-        )
-    else:
-        s.models_deleted = store.mark_deleted(db, run_id=s.run_id, walk_started_at=started)
+    s.models_deleted = store.mark_deleted(
+        db, run_id=s.run_id, walk_started_at=started, author=walk.options.author
+    )
     old = _parse(store.get_state(db, k["watermark"]))
     mark = max((m for m in (old, max_modified) if m is not None), default=None)
     store.set_state(

@@ -2,6 +2,12 @@
 
 All timestamps are naive UTC. Column names are part of the SQL interface
 (`docs/schema.md` documents them): rename nothing without a migration.
+
+`models` and the large history tables (`model_dtypes`, `model_versions`,
+`model_stats`, `safetensors_files`, `file_dtypes`) carry no PRIMARY KEY: DuckDB
+keeps every key index in memory, which at 2M models cost more than half a gigabyte.
+`db.store` keeps their natural keys unique itself (anti-join inserts,
+delete-then-insert), and the tests check it. The keys are named in `UNIQUE_KEYS`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ Big = sa.BigInteger
 models = sa.Table(
     "models",
     metadata,
-    sa.Column("model_id", Text, primary_key=True, comment="'org/name' as on the Hub"),
+    sa.Column("model_id", Text, comment="'org/name' as on the Hub"),
     sa.Column("author", Text),
     sa.Column("created_at", sa.DateTime),
     sa.Column("last_modified", sa.DateTime),
@@ -68,9 +74,9 @@ models = sa.Table(
 model_dtypes = sa.Table(
     "model_dtypes",
     metadata,
-    sa.Column("model_id", Text, primary_key=True),
-    sa.Column("source", Text, primary_key=True, comment="'hub' (listing) or 'header'"),
-    sa.Column("dtype", Text, primary_key=True, comment="safetensors spelling: BF16, F8_E4M3, ..."),
+    sa.Column("model_id", Text),
+    sa.Column("source", Text, comment="'hub' (listing) or 'header'"),
+    sa.Column("dtype", Text, comment="safetensors spelling: BF16, F8_E4M3, ..."),
     sa.Column("parameters", Big, comment="storage elements"),
     sa.Column("bytes", Big),
 )
@@ -78,8 +84,8 @@ model_dtypes = sa.Table(
 model_versions = sa.Table(
     "model_versions",
     metadata,
-    sa.Column("model_id", Text, primary_key=True),
-    sa.Column("sha", Text, primary_key=True),
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text),
     sa.Column("last_modified", sa.DateTime),
     sa.Column("first_seen", sa.DateTime),
     sa.Column("run_id", sa.Integer),
@@ -95,8 +101,8 @@ model_versions = sa.Table(
 model_stats = sa.Table(
     "model_stats",
     metadata,
-    sa.Column("model_id", Text, primary_key=True),
-    sa.Column("observed_at", sa.DateTime, primary_key=True),
+    sa.Column("model_id", Text),
+    sa.Column("observed_at", sa.DateTime),
     sa.Column("run_id", sa.Integer),
     sa.Column("downloads", Big),
     sa.Column("downloads_all_time", Big),
@@ -152,9 +158,9 @@ fetch_errors = sa.Table(
 safetensors_files = sa.Table(
     "safetensors_files",
     metadata,
-    sa.Column("model_id", Text, primary_key=True),
-    sa.Column("sha", Text, primary_key=True),
-    sa.Column("path", Text, primary_key=True),
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text),
+    sa.Column("path", Text),
     sa.Column("component", Text, comment="top folder ('' for root): transformer, unet, text_encoder..."),
     sa.Column("size_bytes", Big, comment="8 + header_bytes + end of the last data offset"),
     sa.Column("header_bytes", Big),
@@ -166,10 +172,10 @@ safetensors_files = sa.Table(
 file_dtypes = sa.Table(
     "file_dtypes",
     metadata,
-    sa.Column("model_id", Text, primary_key=True),
-    sa.Column("sha", Text, primary_key=True),
-    sa.Column("path", Text, primary_key=True),
-    sa.Column("dtype", Text, primary_key=True),
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text),
+    sa.Column("path", Text),
+    sa.Column("dtype", Text),
     sa.Column("tensors", Big),
     sa.Column("parameters", Big),
     sa.Column("bytes", Big),
@@ -182,3 +188,14 @@ schema_migrations = sa.Table(
     sa.Column("name", Text),
     sa.Column("applied_at", sa.DateTime),
 )
+
+
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "models": ("model_id",),
+    "model_dtypes": ("model_id", "source", "dtype"),
+    "model_versions": ("model_id", "sha"),
+    "model_stats": ("model_id", "observed_at"),
+    "safetensors_files": ("model_id", "sha", "path"),
+    "file_dtypes": ("model_id", "sha", "path", "dtype"),
+}
+"""Natural keys that `db.store` keeps unique (no index: see the module docstring)."""

@@ -68,7 +68,9 @@ def arrow_table(table: sa.Table, rows: list[Mapping[str, Any]], columns: Iterabl
     names = list(columns)
     fields = [pa.field(name, _arrow_type(table.c[name])) for name in names]
     data = {
-        name: [_json(row.get(name)) if isinstance(table.c[name].type, sa.JSON) else row.get(name) for row in rows]
+        name: [
+            _json(row.get(name)) if isinstance(table.c[name].type, sa.JSON) else row.get(name) for row in rows
+        ]
         for name in names
     }
     return pa.table(data, schema=pa.schema(fields))
@@ -128,12 +130,22 @@ def store_listing_page(
         ).fetchone()
         con.execute(
             """
-            INSERT INTO model_stats (model_id, observed_at, run_id, downloads, downloads_all_time, likes)
-            SELECT s.model_id, ?, ?, s.downloads, s.downloads_all_time, s.likes
+            CREATE OR REPLACE TEMP VIEW stage_stats AS
+            SELECT s.model_id, s.downloads, s.downloads_all_time, s.likes
             FROM stage_models s LEFT JOIN models m USING (model_id)
             WHERE m.model_id IS NULL OR m.downloads IS DISTINCT FROM s.downloads OR m.likes IS DISTINCT FROM s.likes
                OR m.downloads_all_time IS DISTINCT FROM s.downloads_all_time
-            ON CONFLICT DO NOTHING
+            """
+        )
+        # One snapshot per model and observation time: the last value seen in the run wins.
+        con.execute(
+            "DELETE FROM model_stats WHERE observed_at = ? AND model_id IN (SELECT model_id FROM stage_stats)",
+            [seen_at],
+        )
+        con.execute(
+            """
+            INSERT INTO model_stats (model_id, observed_at, run_id, downloads, downloads_all_time, likes)
+            SELECT model_id, ?, ?, downloads, downloads_all_time, likes FROM stage_stats
             """,
             [seen_at, run_id],
         )
@@ -143,8 +155,8 @@ def store_listing_page(
                                         hub_parameters, dominant_dtype, quant_method, effective_params, weight_bytes)
             SELECT model_id, sha, last_modified, ?, ?, hub_total_params, hub_parameters::JSON,
                    dominant_dtype, quant_method, effective_params, weight_bytes
-            FROM stage_models WHERE sha IS NOT NULL
-            ON CONFLICT DO NOTHING
+            FROM stage_models s WHERE sha IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.model_id = s.model_id AND v.sha = s.sha)
             """,
             [seen_at, run_id],
         )
@@ -152,20 +164,22 @@ def store_listing_page(
             "DELETE FROM model_dtypes WHERE source = 'hub' AND model_id IN (SELECT model_id FROM stage_models)"
         )
         con.execute("INSERT INTO model_dtypes SELECT * FROM stage_dtypes")
-        listing_set = ", ".join(f"{c} = excluded.{c}" for c in LISTING_COLUMNS[1:])
+        listing_set = ", ".join(f"{c} = s.{c}" for c in LISTING_COLUMNS[1:])
         estimate_set = ", ".join(
-            f"{c} = CASE WHEN models.deep_sha IS NOT DISTINCT FROM excluded.sha THEN models.{c} ELSE excluded.{c} END"
+            f"{c} = CASE WHEN models.deep_sha IS NOT DISTINCT FROM s.sha THEN models.{c} ELSE s.{c} END"
             for c in ESTIMATE_COLUMNS
         )
         cols = ", ".join(model_cols)
+        values = ", ".join(f"s.{c}" for c in model_cols)
         con.execute(
             f"""
-            INSERT INTO models ({cols}, first_seen, last_seen, last_run_id)
-            SELECT {cols}, ?, ?, ? FROM stage_models
-            ON CONFLICT (model_id) DO UPDATE SET {listing_set}, {estimate_set},
-                last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, deleted_at = NULL
+            MERGE INTO models USING stage_models s ON models.model_id = s.model_id
+            WHEN MATCHED THEN UPDATE SET {listing_set}, {estimate_set},
+                last_seen = ?, last_run_id = ?, deleted_at = NULL
+            WHEN NOT MATCHED THEN INSERT ({cols}, first_seen, last_seen, last_run_id)
+                VALUES ({values}, ?, ?, ?)
             """,
-            [seen_at, seen_at, run_id],
+            [seen_at, run_id, seen_at, seen_at, run_id],
         )
         if state:
             _put_state(con, state)
@@ -273,15 +287,17 @@ def record_error(
     )
 
 
-def mark_deleted(db: Database, *, run_id: int, walk_started_at: datetime) -> int:
-    """After a completed full walk: models not seen since it started are gone from the Hub."""
+def mark_deleted(db: Database, *, run_id: int, walk_started_at: datetime, author: str | None = None) -> int:
+    """After a completed full walk: models not seen since it started are gone from the Hub.
+
+    With `author`, the walk covered only that user's or organisation's models, and so does this.
+    """
+    where = "deleted_at IS NULL AND last_seen < ?" + (" AND author = ?" if author else "")
+    params: list[Any] = [walk_started_at, *([author] if author else [])]
     con = db.con
-    (count,) = con.execute(
-        "SELECT count(*) FROM models WHERE deleted_at IS NULL AND last_seen < ?", [walk_started_at]
-    ).fetchone()
+    (count,) = con.execute(f"SELECT count(*) FROM models WHERE {where}", params).fetchone()
     con.execute(
-        "UPDATE models SET deleted_at = ?, last_run_id = ? WHERE deleted_at IS NULL AND last_seen < ?",
-        [utcnow(), run_id, walk_started_at],
+        f"UPDATE models SET deleted_at = ?, last_run_id = ? WHERE {where}", [utcnow(), run_id, *params]
     )
     return int(count)
 
@@ -372,18 +388,6 @@ def store_headers(
     finally:
         for name in staged:
             con.unregister(name)
-
-
-def mark_deleted_for_author(db: Database, *, run_id: int, walk_started_at: datetime, author: str) -> int:
-    """Like `mark_deleted`, for a full walk limited to one author (`crawl --author ORG --full`)."""
-    con = db.con
-    where = "deleted_at IS NULL AND last_seen < ? AND author = ?"
-    (count,) = con.execute(f"SELECT count(*) FROM models WHERE {where}", [walk_started_at, author]).fetchone()
-    con.execute(
-        f"UPDATE models SET deleted_at = ?, last_run_id = ? WHERE {where}",
-        [utcnow(), run_id, walk_started_at, author],
-    )
-    return int(count)
 
 
 def run_started_at(db: Database, run_id: int) -> datetime | None:

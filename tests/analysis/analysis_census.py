@@ -78,21 +78,83 @@ MODELS = [
     _model("meta/base-a", "01-10", "transformers", "text-generation", "BF16", "none", 8 * G, 16 * G, 1000),
     _model("meta/base-b", "01-20", "transformers", "text-generation", "F32", "none", 1 * G, 4 * G, 500),
     _model("sd/diff-c", "01-25", "diffusers", "text-to-image", "F16", "none", 2 * G, 4 * G, 300),
-    _model("q/base-a-fp8", "02-01", "transformers", "text-generation", "F8_E4M3", "fp8", 8 * G, 8_400_000_000,
-           200, base="meta/base-a"),
-    _model("q/base-a-awq", "02-15", "transformers", "text-generation", "I32", "awq", 8 * G, 5 * G, 100,
-           base="meta/base-a", hub={"I32": G, "F16": 500_000_000}),
+    _model(
+        "q/base-a-fp8",
+        "02-01",
+        "transformers",
+        "text-generation",
+        "F8_E4M3",
+        "fp8",
+        8 * G,
+        8_400_000_000,
+        200,
+        base="meta/base-a",
+    ),
+    _model(
+        "q/base-a-awq",
+        "02-15",
+        "transformers",
+        "text-generation",
+        "I32",
+        "awq",
+        8 * G,
+        5 * G,
+        100,
+        base="meta/base-a",
+        hub={"I32": G, "F16": 500_000_000},
+    ),
     _model("x/unknown", "02-20", "transformers", "text-generation", None, None, None, None, 10),
-    _model("meta/base-a-gptq", "03-05", "transformers", "text-generation", "I32", "gptq", 8 * G,
-           4_800_000_000, 50, base="meta/base-a"),
-    _model("st/embed", "03-10", "sentence-transformers", "sentence-similarity", "F32", "none",
-           100_000_000, 400_000_000, 5000),
-    _model("g/base-b-gguf", "03-20", "gguf", "text-generation", None, "gguf", None, None, 80,
-           base="meta/base-b", gguf_total=G),
-    _model("q/base-b-bnb8", "03-25", "transformers", "text-generation", "I8", "bnb-8bit", G, 1_100_000_000, 40,
-           base="meta/base-b"),
-    _model("m/mlx-4bit", "03-28", "mlx", "text-generation", "U32", "mlx", G, 600_000_000, 20,
-           base="meta/base-b"),
+    _model(
+        "meta/base-a-gptq",
+        "03-05",
+        "transformers",
+        "text-generation",
+        "I32",
+        "gptq",
+        8 * G,
+        4_800_000_000,
+        50,
+        base="meta/base-a",
+    ),
+    _model(
+        "st/embed",
+        "03-10",
+        "sentence-transformers",
+        "sentence-similarity",
+        "F32",
+        "none",
+        100_000_000,
+        400_000_000,
+        5000,
+    ),
+    _model(
+        "g/base-b-gguf",
+        "03-20",
+        "gguf",
+        "text-generation",
+        None,
+        "gguf",
+        None,
+        None,
+        80,
+        base="meta/base-b",
+        gguf_total=G,
+    ),
+    _model(
+        "q/base-b-bnb8",
+        "03-25",
+        "transformers",
+        "text-generation",
+        "I8",
+        "bnb-8bit",
+        G,
+        1_100_000_000,
+        40,
+        base="meta/base-b",
+    ),
+    _model(
+        "m/mlx-4bit", "03-28", "mlx", "text-generation", "U32", "mlx", G, 600_000_000, 20, base="meta/base-b"
+    ),
 ]
 DELETED = _model("old/deleted", "01-05", "transformers", "text-generation", "BF16", "none", G, 2 * G, 7)
 
@@ -111,10 +173,25 @@ def build_census(path: Path) -> Path:
         for row in MODELS:
             if row["model_id"] in HEADERS:
                 exact.append(
-                    {k: row[k] for k in ("model_id", "sha", "dominant_dtype", "quant_method",
-                                         "effective_params", "weight_bytes", "bits_per_param")}
-                    | {"weights_source": "header", "overhead_bytes": 0, "file_bytes": HEADERS[row["model_id"]],
-                       "flags": [], "header_parameters": {row["dominant_dtype"]: row["effective_params"]}}
+                    {
+                        k: row[k]
+                        for k in (
+                            "model_id",
+                            "sha",
+                            "dominant_dtype",
+                            "quant_method",
+                            "effective_params",
+                            "weight_bytes",
+                            "bits_per_param",
+                        )
+                    }
+                    | {
+                        "weights_source": "header",
+                        "overhead_bytes": 0,
+                        "file_bytes": HEADERS[row["model_id"]],
+                        "flags": [],
+                        "header_parameters": {row["dominant_dtype"]: row["effective_params"]},
+                    }
                 )
         store.store_headers(db, exact, [], [])
         store.finish_run(db, run, status="ok", counters={"pages": 2, "models_seen": 12})

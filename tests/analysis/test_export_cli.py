@@ -20,12 +20,19 @@ def test_export_every_table_readable_by_duckdb_and_pyarrow(census_db: Path, tmp_
     written = {item.name: item for item in export_parquet(census_db, tmp_path / "pq")}
     assert set(written) == {t.name for t in schema.metadata.sorted_tables} | {"v_models"}
     counts = {name: item.rows for name, item in written.items()}
-    assert (counts["models"], counts["v_models"], counts["model_dtypes"], counts["crawl_runs"]) == (12, 11, 13, 1)
+    assert (counts["models"], counts["v_models"], counts["model_dtypes"], counts["crawl_runs"]) == (
+        12,
+        11,
+        13,
+        1,
+    )
     con = duckdb.connect()
     for name, item in written.items():
         assert pq.read_table(item.path).num_rows == item.rows, name
         assert con.execute(f"SELECT count(*) FROM '{item.path}'").fetchone() == (item.rows,), name
-    families = pq.read_table(tmp_path / "pq" / "v_models.parquet", columns=["model_id", "dtype_family"]).to_pylist()
+    families = pq.read_table(
+        tmp_path / "pq" / "v_models.parquet", columns=["model_id", "dtype_family"]
+    ).to_pylist()
     assert {"model_id": "q/base-a-fp8", "dtype_family": "F8"} in families
     versions = pq.read_table(tmp_path / "pq" / "model_versions.parquet")
     assert str(versions.schema.field("hub_parameters").type) == "string"
@@ -35,7 +42,9 @@ def test_export_every_table_readable_by_duckdb_and_pyarrow(census_db: Path, tmp_
 
 
 def test_cli_report_writes_files_and_prints_the_headline(census_db: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["report", "--db", str(census_db), "--out", str(tmp_path / "r"), "--format", "md,csv"])
+    result = runner.invoke(
+        app, ["report", "--db", str(census_db), "--out", str(tmp_path / "r"), "--format", "md,csv"]
+    )
     assert result.exit_code == 0, result.output
     assert "- 4-bit holds 40% of new models in 2024-03" in result.output
     assert (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "report.html").exists()
@@ -68,6 +77,10 @@ def test_cli_sql_formats_and_refusal(census_db: Path) -> None:
 def test_cli_export_and_help_teaches(census_db: Path, tmp_path: Path) -> None:
     done = runner.invoke(app, ["export", "--parquet", str(tmp_path / "out"), "--db", str(census_db)])
     assert done.exit_code == 0 and "models.parquet  12 rows" in done.output
-    for command, example in (("report", "--since 2024-01"), ("sql", "v_dtype_by_month"), ("export", "--parquet")):
+    for command, example in (
+        ("report", "--since 2024-01"),
+        ("sql", "v_dtype_by_month"),
+        ("export", "--parquet"),
+    ):
         helped = runner.invoke(app, [command, "--help"])
         assert helped.exit_code == 0 and example in helped.output

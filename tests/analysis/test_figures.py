@@ -48,7 +48,15 @@ def test_facets_one_panel_per_group_and_one_legend_entry_per_family(data) -> Non
     traces = _traces(fig)
     titles = [a["text"] for a in fig.to_dict()["layout"]["annotations"]]
     assert titles == ["transformers", "diffusers", "gguf", "mlx", "sentence-transformers"]
-    assert [t["name"] for t in traces if t.get("showlegend")] == ["F32", "BF16", "F8", "INT8", "4-bit", "F16", "GGUF"]
+    assert [t["name"] for t in traces if t.get("showlegend")] == [
+        "F32",
+        "BF16",
+        "F8",
+        "INT8",
+        "4-bit",
+        "F16",
+        "GGUF",
+    ]
     transformers_4bit = next(t for t in traces if t["name"] == "4-bit" and t["xaxis"] == "x")
     assert transformers_4bit["y"] == [0.0, 50.0, 50.0]
 
@@ -70,7 +78,14 @@ def test_bits_histogram_peaks(data) -> None:
 
 def test_quant_methods_and_derivative_delay(data) -> None:
     quant = {t["name"]: t["y"] for t in _traces(figures.quant_methods(data["quant_methods_by_month"]))}
-    assert quant == {"awq": [1, 0], "bnb-8bit": [0, 1], "fp8": [1, 0], "gguf": [0, 1], "gptq": [0, 1], "mlx": [0, 1]}
+    assert quant == {
+        "awq": [1, 0],
+        "bnb-8bit": [0, 1],
+        "fp8": [1, 0],
+        "gguf": [0, 1],
+        "gptq": [0, 1],
+        "mlx": [0, 1],
+    }
     delay = _traces(figures.derivative_delay(data["derivative_delay_by_month"]))
     assert [(t["name"], t["x"], t["y"]) for t in delay] == [
         ("first F8", ["2024-01"], [22.0]), ("first 4-bit", ["2024-01"], [52.0]), ("first GGUF", ["2024-01"], [60.0]),

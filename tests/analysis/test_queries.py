@@ -83,7 +83,11 @@ def test_params_bits_and_cost(census_db: Path) -> None:
     assert cost["BF16"] == {"dtype_family": "BF16", "models": 1, "median_gb": 2.0, "p10_gb": 2.0, "p90_gb": 2.0,
                             "models_with_files": 1, "median_file_gb": 2.002, "rule_of_thumb_gb": 2.0}  # fmt: skip
     assert (cost["4-bit"]["models"], cost["4-bit"]["median_gb"], cost["4-bit"]["p90_gb"]) == (3, 0.6, 0.62)
-    assert (cost["F8"]["median_gb"], cost["F8"]["median_file_gb"], cost["F8"]["rule_of_thumb_gb"]) == (1.05, 1.051, 1.0)
+    assert (cost["F8"]["median_gb"], cost["F8"]["median_file_gb"], cost["F8"]["rule_of_thumb_gb"]) == (
+        1.05,
+        1.051,
+        1.0,
+    )
 
 
 def test_derivatives_and_publishers(census_db: Path) -> None:

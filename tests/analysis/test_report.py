@@ -117,7 +117,9 @@ def test_since_and_formats(census_db: Path, tmp_path: Path) -> None:
     result = write_report(census_db, tmp_path, since=date(2024, 3, 15), formats=["md"], now=NOW)
     assert [p.name for p in result.files] == ["report.md"]
     assert result.models == 5  # rounded down to 2024-03-01
-    assert result.headline[0].startswith("Based on 5 current models created 2024-03 to 2024-03, the selection starting 2024-03-01")
+    assert result.headline[0].startswith(
+        "Based on 5 current models created 2024-03 to 2024-03, the selection starting 2024-03-01"
+    )
     assert "Data: [" not in (tmp_path / "report.md").read_text(encoding="utf-8")
     with pytest.raises(ValueError, match="unknown report format"):
         write_report(census_db, tmp_path, formats=["pdf"])
@@ -135,7 +137,9 @@ def test_empty_database_says_so_and_still_writes_files(empty_db: Path, tmp_path:
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "No models in the database yet" in page and "plotly-graph-div" not in page
     assert "No models in the database yet" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
-    assert (tmp_path / "out" / "dtype_share_by_count.csv").read_text() == "month,dtype_family,models,share_models\n"
+    assert (
+        tmp_path / "out" / "dtype_share_by_count.csv"
+    ).read_text() == "month,dtype_family,models,share_models\n"
 
 
 def test_headline_compares_with_a_month_that_has_enough_models() -> None:

@@ -31,8 +31,12 @@ def test_every_table_column_is_documented(table: str) -> None:
 
 def test_every_view_column_is_documented(census_db: Path) -> None:
     with duckdb.connect(str(census_db), read_only=True) as con:
-        views = [v for (v,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
-        columns = {view: [d[0] for d in con.execute(f"SELECT * FROM {view} LIMIT 0").description] for view in views}
+        views = [
+            v for (v,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        ]
+        columns = {
+            view: [d[0] for d in con.execute(f"SELECT * FROM {view} LIMIT 0").description] for view in views
+        }
     assert "v_models" in views and "v_dtype_by_month" in views
     for view in sorted(views):
         heading = re.search(rf"^### .*`{view}`.*$", DOC, flags=re.MULTILINE)

@@ -65,7 +65,9 @@ def test_reads_are_allowed(census_db: Path, statement: str) -> None:
 
 
 def test_select_answers_with_the_views(census_db: Path) -> None:
-    result = run_sql(census_db, "SELECT dtype_family, count(*) AS n FROM v_models GROUP BY 1 ORDER BY 2 DESC, 1")
+    result = run_sql(
+        census_db, "SELECT dtype_family, count(*) AS n FROM v_models GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
     assert result.columns == ["dtype_family", "n"]
     assert result.rows[:2] == [("4-bit", 3), ("F32", 2)]
     assert to_csv(result).splitlines()[:3] == ["dtype_family,n", "4-bit,3", "F32,2"]
@@ -76,7 +78,7 @@ def test_select_answers_with_the_views(census_db: Path) -> None:
 @pytest.mark.parametrize(
     ("statement", "expected"),
     [
-        ("SELEC 1", "Parser Error: syntax error at or near \"SELEC\""),
+        ("SELEC 1", 'Parser Error: syntax error at or near "SELEC"'),
         ("SELECT * FROM no_such_table", "Catalog Error: Table with name no_such_table does not exist!"),
         ("", "empty statement"),
     ],

@@ -145,3 +145,44 @@ def test_second_writer_is_refused_and_reader_needs_a_file(tmp_path: Path, db) ->
         open_database(db.path)
     with pytest.raises(DatabaseError, match="no database at"):
         open_database(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_history_tables_keep_their_natural_keys_unique(db) -> None:
+    from db.schema import UNIQUE_KEYS
+
+    run = store.start_run(db, mode="full", endpoint="e", version="t")
+    for day, sha, downloads in ((1, SHA1, 5), (1, SHA1, 5), (2, SHA1, 6), (2, SHA2, 7), (3, SHA2, 7)):
+        store.store_listing_page(
+            db, [_row(sha=sha, downloads=downloads), _row(sha=sha, downloads=downloads)],
+            run_id=run, seen_at=datetime(2026, 1, day),
+        )  # fmt: skip
+    header = {
+        "model_id": "org/model",
+        "sha": SHA2,
+        "weights_source": "header",
+        "header_parameters": {"BF16": 100},
+    }
+    files = [{"model_id": "org/model", "sha": SHA2, "path": "model.safetensors", "component": ""}]
+    dtypes = [
+        {
+            "model_id": "org/model",
+            "sha": SHA2,
+            "path": "model.safetensors",
+            "dtype": "BF16",
+            "parameters": 100,
+        }
+    ]
+    for _ in range(2):
+        store.store_headers(db, [header], files, dtypes)
+    for table, key in UNIQUE_KEYS.items():
+        cols = ", ".join(key)
+        dupes = db.con.execute(
+            f"SELECT {cols}, count(*) FROM {table} GROUP BY ALL HAVING count(*) > 1"
+        ).fetchall()
+        assert dupes == [], table
+        assert _count(db, table) > 0, table
+    # one snapshot per observation time, the last value seen wins; unchanged values add nothing
+    assert db.con.execute("SELECT day(observed_at), downloads FROM model_stats ORDER BY 1").fetchall() == [
+        (1, 5),
+        (2, 7),
+    ]

@@ -12,16 +12,30 @@ from huggingface_hub import HfApi
 
 
 def test_help_teaches() -> None:
-    out = subprocess.run([sys.executable, "-m", "fakehub", "serve", "--help"], capture_output=True, text=True,
-                         check=True).stdout
-    for flag in ("--repos", "--synthetic", "--seed", "--epoch", "--latency-ms", "--quota-api", "--quota-resolvers",
-                 "--window-s", "--fail-rate", "--drop-rate", "--truncate-rate", "fakehub listening on"):
+    out = subprocess.run(
+        [sys.executable, "-m", "fakehub", "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for flag in (
+        "--repos",
+        "--synthetic",
+        "--seed",
+        "--epoch",
+        "--latency-ms",
+        "--quota-api",
+        "--quota-resolvers",
+        "--window-s",
+        "--fail-rate",
+        "--drop-rate",
+        "--truncate-rate",
+        "fakehub listening on",
+    ):
         assert flag in out
 
 
 def test_serve_subprocess(fakehub_subprocess, fixtures_hub: Path, hf_env) -> None:
-    hub = fakehub_subprocess("--synthetic", "100", "--seed", "3", "--hostile", "--repos", str(fixtures_hub),
-                             "--quota-api", "50")
+    hub = fakehub_subprocess(
+        "--synthetic", "100", "--seed", "3", "--hostile", "--repos", str(fixtures_hub), "--quota-api", "50"
+    )
     assert hub.url.startswith("http://127.0.0.1:")
     models = list(HfApi(endpoint=hub.url).list_models(expand=["sha"]))
     assert len(models) == 100 + 6 + 1

@@ -11,8 +11,10 @@ from fakehub.synthetic import now_ms
 
 
 def _walk(api: HfApi) -> dict[str, tuple[str, object, object]]:
-    return {m.id: (m.sha, m.last_modified, m.created_at)
-            for m in api.list_models(sort="last_modified", expand=["sha", "lastModified", "createdAt"])}
+    return {
+        m.id: (m.sha, m.last_modified, m.created_at)
+        for m in api.list_models(sort="last_modified", expand=["sha", "lastModified", "createdAt"])
+    }
 
 
 def test_epoch_one_changes(fakehub_server, hf_env) -> None:
@@ -35,7 +37,9 @@ def test_epoch_one_changes(fakehub_server, hf_env) -> None:
         assert hub.catalog.truth(i)["deleted"] is True
         with pytest.raises(RepositoryNotFoundError):
             api.model_info(i)
-    assert any(hub.catalog.truth(i)["parameters_by_dtype"] != truth0[i]["parameters_by_dtype"] for i in changed)
+    assert any(
+        hub.catalog.truth(i)["parameters_by_dtype"] != truth0[i]["parameters_by_dtype"] for i in changed
+    )
     # an incremental crawl by lastModified stops at the old high-water mark and sees exactly the changes
     seen = set()
     for m in api.list_models(sort="last_modified", expand=["lastModified"]):

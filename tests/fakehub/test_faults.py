@@ -54,7 +54,9 @@ def test_faults_are_seeded_per_url_and_attempt(fakehub_server) -> None:
 
 
 def test_client_retries_listing_through_5xx(fakehub_server, hf_env) -> None:
-    hub = fakehub_server(synthetic=30, seed=1, faults=FaultConfig(fail_rate=0.5, seed=2, routes=frozenset({"list"})))
+    hub = fakehub_server(
+        synthetic=30, seed=1, faults=FaultConfig(fail_rate=0.5, seed=2, routes=frozenset({"list"}))
+    )
     models = list(HfApi(endpoint=hub.url).list_models(expand=["sha"]))
     assert len(models) == 30
     snap = hub.stats.snapshot()
@@ -94,7 +96,9 @@ def test_hostile_headers(fakehub_server, hf_env) -> None:
         with pytest.raises(SafetensorsParsingError):
             api.parse_safetensors_file_metadata(f"fakehub-hostile/{name}", "model.safetensors")
     c = _conn(hub.url)
-    c.request("GET", "/fakehub-hostile/len-2pow63/resolve/main/model.safetensors", headers={"Range": "bytes=0-7"})
+    c.request(
+        "GET", "/fakehub-hostile/len-2pow63/resolve/main/model.safetensors", headers={"Range": "bytes=0-7"}
+    )
     assert struct.unpack("<Q", c.getresponse().read()) == (2**63,)
     fm = api.parse_safetensors_file_metadata("fakehub-hostile/overlapping", "model.safetensors")
     assert {n: t.data_offsets for n, t in fm.tensors.items()} == {"a": (0, 100), "b": (50, 150)}

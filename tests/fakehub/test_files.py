@@ -44,7 +44,9 @@ def sharded(t: dict) -> bool:
     return "model.safetensors.index.json" in t["file_sizes"] and not t["gated"]
 
 
-def raw(hub: fakehub.RunningHub, method: str, path: str, headers: dict | None = None) -> http.client.HTTPResponse:
+def raw(
+    hub: fakehub.RunningHub, method: str, path: str, headers: dict | None = None
+) -> http.client.HTTPResponse:
     u = urlsplit(hub.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     conn.request(method, path, headers=headers or {})
@@ -67,7 +69,9 @@ def test_model_info_files_metadata(hub: fakehub.RunningHub, truths: list[dict], 
     assert by_sha.sha == t["sha"] and by_sha.siblings is None
 
 
-def test_safetensors_metadata_single_and_sharded_equal_truth(hub: fakehub.RunningHub, truths: list[dict], hf_env) -> None:
+def test_safetensors_metadata_single_and_sharded_equal_truth(
+    hub: fakehub.RunningHub, truths: list[dict], hf_env
+) -> None:
     api = HfApi(endpoint=hub.url)
     for pred in (single, sharded):
         t = find(truths, pred)
@@ -83,7 +87,9 @@ def test_safetensors_metadata_single_and_sharded_equal_truth(hub: fakehub.Runnin
     one_call = api.get_sharded_safetensors_metadata(t["id"])
     assert one_call.parameter_count == t["parameters_by_dtype"]
     assert one_call.metadata["total_size"] == sum(
-        sum(ti.data_offsets[1] - ti.data_offsets[0] for ti in f.tensors.values()) for f in one_call.files_metadata.values())
+        sum(ti.data_offsets[1] - ti.data_offsets[0] for ti in f.tensors.values())
+        for f in one_call.files_metadata.values()
+    )
 
 
 def test_quantized_repos_per_dtype_counts(hub: fakehub.RunningHub, truths: list[dict], hf_env) -> None:
@@ -98,8 +104,13 @@ def test_quantized_repos_per_dtype_counts(hub: fakehub.RunningHub, truths: list[
     assert seen >= {"gptq", "awq", "bnb-4bit", "fp8", "mlx", "compressed-tensors", "nvfp4", "mxfp4"}
 
 
-def test_header_larger_than_100kb_needs_second_range(hub: fakehub.RunningHub, truths: list[dict], hf_env) -> None:
-    t = find(truths, lambda t: not t["gated"] and any((f["header_len"] or 0) > 100_000 for f in t["files"].values()))
+def test_header_larger_than_100kb_needs_second_range(
+    hub: fakehub.RunningHub, truths: list[dict], hf_env
+) -> None:
+    t = find(
+        truths,
+        lambda t: not t["gated"] and any((f["header_len"] or 0) > 100_000 for f in t["files"].values()),
+    )
     name, ft = next((n, f) for n, f in t["files"].items() if f["header_len"] > 100_000)
     before = hub.stats.snapshot()["by_route"]["resolve_get"]
     fm = HfApi(endpoint=hub.url).parse_safetensors_file_metadata(t["id"], name)
@@ -107,7 +118,9 @@ def test_header_larger_than_100kb_needs_second_range(hub: fakehub.RunningHub, tr
     assert fm.parameter_count == ft["parameters_by_dtype"] and len(fm.tensors) == ft["tensors"]
 
 
-def test_hf_hub_download_index_and_file_exists(hub: fakehub.RunningHub, truths: list[dict], hf_env: Path) -> None:
+def test_hf_hub_download_index_and_file_exists(
+    hub: fakehub.RunningHub, truths: list[dict], hf_env: Path
+) -> None:
     t = find(truths, sharded)
     path = hf_hub_download(t["id"], "model.safetensors.index.json", endpoint=hub.url, cache_dir=hf_env)
     index = json.loads(Path(path).read_text())
@@ -123,12 +136,18 @@ def test_resolve_head_headers(hub: fakehub.RunningHub, truths: list[dict]) -> No
     r = raw(hub, "HEAD", f"/{t['id']}/resolve/main/model.safetensors")
     assert r.status == 200
     assert r.headers["X-Repo-Commit"] == t["sha"]
-    assert int(r.headers["Content-Length"]) == int(r.headers["X-Linked-Size"]) == t["file_sizes"]["model.safetensors"]
+    assert (
+        int(r.headers["Content-Length"])
+        == int(r.headers["X-Linked-Size"])
+        == t["file_sizes"]["model.safetensors"]
+    )
     assert r.headers["ETag"] == r.headers["X-Linked-Etag"] and len(r.headers["ETag"].strip('"')) == 64
     assert not any(k.lower().startswith("x-xet") for k in r.headers)
     assert r.headers["RateLimit"].startswith('"resolvers";r=') and "RateLimit-Policy" in r.headers
     cfg = raw(hub, "HEAD", f"/{t['id']}/raw/main/config.json")
-    assert cfg.status == 200 and "X-Linked-Etag" not in cfg.headers and len(cfg.headers["ETag"].strip('"')) == 40
+    assert (
+        cfg.status == 200 and "X-Linked-Etag" not in cfg.headers and len(cfg.headers["ETag"].strip('"')) == 40
+    )
 
 
 def test_ranges_exact(hub: fakehub.RunningHub, truths: list[dict]) -> None:
@@ -137,11 +156,19 @@ def test_ranges_exact(hub: fakehub.RunningHub, truths: list[dict]) -> None:
     n = t["files"]["model.safetensors"]["header_len"]
     p = f"/{t['id']}/resolve/main/model.safetensors"
     r = raw(hub, "GET", p, {"Range": "bytes=0-7"})
-    assert r.status == 206 and r.body == struct.pack("<Q", n) and r.headers["Content-Range"] == f"bytes 0-7/{size}"
+    assert (
+        r.status == 206
+        and r.body == struct.pack("<Q", n)
+        and r.headers["Content-Range"] == f"bytes 0-7/{size}"
+    )
     r = raw(hub, "GET", p, {"Range": f"bytes=8-{n + 7}"})
     assert r.status == 206 and len(r.body) == n and json.loads(r.body)["__metadata__"] == {"format": "pt"}
     r = raw(hub, "GET", p, {"Range": f"bytes={size - 10}-"})
-    assert r.status == 206 and r.body == bytes(10) and r.headers["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
+    assert (
+        r.status == 206
+        and r.body == bytes(10)
+        and r.headers["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
+    )
     r = raw(hub, "GET", p, {"Range": "bytes=-4"})
     assert r.status == 206 and len(r.body) == 4
     r = raw(hub, "GET", p, {"Range": f"bytes={size - 2}-{size + 100}"})
@@ -185,10 +212,21 @@ def test_diffusers_subfolder_index_one_call(hub: fakehub.RunningHub, truths: lis
     assert t["hub_safetensors"] is None and index in t["file_sizes"]
     md = HfApi(endpoint=hub.url).get_sharded_safetensors_metadata(t["id"], filename=index)
     assert set(md.files_metadata) == {f.split("/", 1)[1] for f in t["files"] if f.startswith("transformer/")}
-    assert md.parameter_count == {"BF16": sum(f["parameters_by_dtype"]["BF16"] for n, f in t["files"].items()
-                                             if n.startswith("transformer/"))}
+    assert md.parameter_count == {
+        "BF16": sum(
+            f["parameters_by_dtype"]["BF16"] for n, f in t["files"].items() if n.startswith("transformer/")
+        )
+    }
     assert 11.85e9 < md.parameter_count["BF16"] < 11.95e9
-    assert 23.7e9 < sum(s for n, s in t["file_sizes"].items() if n.startswith("transformer/") and n.endswith(".safetensors")) < 23.9e9
+    assert (
+        23.7e9
+        < sum(
+            s
+            for n, s in t["file_sizes"].items()
+            if n.startswith("transformer/") and n.endswith(".safetensors")
+        )
+        < 23.9e9
+    )
 
 
 def test_stats_count_routes_exactly(fakehub_server, hf_env) -> None:
@@ -202,7 +240,13 @@ def test_stats_count_routes_exactly(fakehub_server, hf_env) -> None:
     api.get_sharded_safetensors_metadata(two["id"])
     list(api.list_models(limit=5))
     snap = hub.stats.snapshot()
-    assert snap["by_route"] == {"list": 1, "model_info": 1, "resolve_head": 1, "resolve_get": 1,
-                                "safetensors_metadata": 1, "other": 0}
+    assert snap["by_route"] == {
+        "list": 1,
+        "model_info": 1,
+        "resolve_head": 1,
+        "resolve_get": 1,
+        "safetensors_metadata": 1,
+        "other": 0,
+    }
     assert snap["by_bucket"] == {"api": 3, "resolvers": 2} and snap["requests"] == 5 and snap["429s"] == 0
     assert snap["by_status"] == {200: 4, 206: 1}

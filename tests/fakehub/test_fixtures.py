@@ -15,13 +15,15 @@ REPO = "sentence-transformers/all-MiniLM-L6-v2"
 def _local_header(path: Path) -> dict:
     data = path.read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
-    return json.loads(data[8:8 + n])
+    return json.loads(data[8 : 8 + n])
 
 
 def test_fixture_listing_and_info(fakehub_server, fixtures_hub: Path, hf_env) -> None:
     hub = fakehub_server(repos=[fixtures_hub])
     api = HfApi(endpoint=hub.url)
-    [m] = list(api.list_models(expand=["safetensors", "createdAt", "library_name", "pipeline_tag", "tags", "config"]))
+    [m] = list(
+        api.list_models(expand=["safetensors", "createdAt", "library_name", "pipeline_tag", "tags", "config"])
+    )
     assert m.id == REPO
     assert m.safetensors.parameters == {"F32": 22_713_216, "I64": 512} and m.safetensors.total == 22_713_728
     assert m.created_at.isoformat() == "2022-03-02T23:29:04+00:00"
@@ -41,13 +43,18 @@ def test_fixture_header_parsed_byte_exact(fakehub_server, fixtures_hub: Path, hf
     assert fm.metadata == local["__metadata__"] == {"format": "pt"}
     assert len(fm.tensors) == len(local) - 1 == 104
     for name, ti in fm.tensors.items():
-        assert [ti.dtype, ti.shape, list(ti.data_offsets)] == [local[name]["dtype"], local[name]["shape"],
-                                                          list(local[name]["data_offsets"])]
+        assert [ti.dtype, ti.shape, list(ti.data_offsets)] == [
+            local[name]["dtype"],
+            local[name]["shape"],
+            list(local[name]["data_offsets"]),
+        ]
     assert md.parameter_count == {"F32": 22_713_216, "I64": 512}
     assert hub.catalog.truth(REPO)["files"]["model.safetensors"]["header_len"] == 11_408
 
 
-def test_fixture_download_is_stored_bytes_then_zeros(fakehub_server, fixtures_hub: Path, hf_env: Path) -> None:
+def test_fixture_download_is_stored_bytes_then_zeros(
+    fakehub_server, fixtures_hub: Path, hf_env: Path
+) -> None:
     hub = fakehub_server(repos=[fixtures_hub])
     stored = (fixtures_hub / REPO / "model.safetensors").read_bytes()
     path = Path(hf_hub_download(REPO, "model.safetensors", endpoint=hub.url, cache_dir=hf_env))

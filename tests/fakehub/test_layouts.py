@@ -21,22 +21,47 @@ def test_linear_layouts_match_real_formats() -> None:
     x = "model.layers.0.mlp.down_proj"  # in=14336, out=4096
     i, o = 14336, 4096
     want = {
-        "gptq": {"qweight": ("I32", (i // 8, o)), "qzeros": ("I32", (i // 128, o // 8)),
-                 "scales": ("F16", (i // 128, o)), "g_idx": ("I32", (i,))},
-        "awq": {"qweight": ("I32", (i, o // 8)), "qzeros": ("I32", (i // 128, o // 8)), "scales": ("F16", (i // 128, o))},
-        "bnb-4bit": {"weight": ("U8", (i * o // 2, 1)), "weight.absmax": ("F32", (i * o // 64,)),
-                     "weight.quant_map": ("F32", (16,)), "weight.quant_state.bitsandbytes__nf4": ("U8", (98,))},
+        "gptq": {
+            "qweight": ("I32", (i // 8, o)),
+            "qzeros": ("I32", (i // 128, o // 8)),
+            "scales": ("F16", (i // 128, o)),
+            "g_idx": ("I32", (i,)),
+        },
+        "awq": {
+            "qweight": ("I32", (i, o // 8)),
+            "qzeros": ("I32", (i // 128, o // 8)),
+            "scales": ("F16", (i // 128, o)),
+        },
+        "bnb-4bit": {
+            "weight": ("U8", (i * o // 2, 1)),
+            "weight.absmax": ("F32", (i * o // 64,)),
+            "weight.quant_map": ("F32", (16,)),
+            "weight.quant_state.bitsandbytes__nf4": ("U8", (98,)),
+        },
         "bnb-8bit": {"weight": ("I8", (o, i)), "SCB": ("F32", (o,))},
         "fp8": {"weight": ("F8_E4M3", (o, i)), "weight_scale_inv": ("F32", (o // 128, i // 128))},
-        "nvfp4": {"weight": ("U8", (o, i // 2)), "weight_scale": ("F8_E4M3", (o, i // 16)),
-                  "weight_scale_2": ("F32", ()), "input_scale": ("F32", ())},
-        "compressed-tensors": {"weight_packed": ("I32", (o, i // 8)), "weight_scale": ("BF16", (o, i // 128)),
-                               "weight_shape": ("I64", (2,))},
-        "mlx": {"weight": ("U32", (o, i // 8)), "scales": ("BF16", (o, i // 64)), "biases": ("BF16", (o, i // 64))},
+        "nvfp4": {
+            "weight": ("U8", (o, i // 2)),
+            "weight_scale": ("F8_E4M3", (o, i // 16)),
+            "weight_scale_2": ("F32", ()),
+            "input_scale": ("F32", ()),
+        },
+        "compressed-tensors": {
+            "weight_packed": ("I32", (o, i // 8)),
+            "weight_scale": ("BF16", (o, i // 128)),
+            "weight_shape": ("I64", (2,)),
+        },
+        "mlx": {
+            "weight": ("U32", (o, i // 8)),
+            "scales": ("BF16", (o, i // 64)),
+            "biases": ("BF16", (o, i // 64)),
+        },
     }
     for scheme, tensors in want.items():
         got = _by_name("7b", scheme)
-        assert {n[len(x) + 1:]: (t.dtype, t.shape) for n, t in got.items() if n.startswith(x + ".")} == tensors, scheme
+        assert {
+            n[len(x) + 1 :]: (t.dtype, t.shape) for n, t in got.items() if n.startswith(x + ".")
+        } == tensors, scheme
         assert got["model.norm.weight"].dtype == "BF16"
 
 
@@ -45,9 +70,13 @@ def test_mxfp4_experts_layout() -> None:
     t = _by_name("moe-20b", "mxfp4")
     p = "model.layers.0.mlp.experts."
     assert (t[p + "gate_up_proj_blocks"].dtype, t[p + "gate_up_proj_blocks"].shape) == (
-        "U8", (a.experts, 2 * a.intermediate, a.hidden // 32, 16))
+        "U8",
+        (a.experts, 2 * a.intermediate, a.hidden // 32, 16),
+    )
     assert (t[p + "gate_up_proj_scales"].dtype, t[p + "gate_up_proj_scales"].shape) == (
-        "U8", (a.experts, 2 * a.intermediate, a.hidden // 32))
+        "U8",
+        (a.experts, 2 * a.intermediate, a.hidden // 32),
+    )
     assert t["model.layers.0.self_attn.q_proj.weight"].dtype == "BF16"
 
 
@@ -105,13 +134,18 @@ def test_truth_shapes_and_hub_convention(truths: list[dict]) -> None:
             assert t["hub_safetensors"]["total"] == sum(t["parameters_by_dtype"].values())
         if t["quant_method"] in SCHEMES:
             assert t["base_model"] and f"base_model:quantized:{t['base_model']}" in t["tags"]
-            assert t["effective_parameters"] > sum(n for d, n in t["parameters_by_dtype"].items()
-                                                   if d in ("I32", "U32", "U8"))
+            assert t["effective_parameters"] > sum(
+                n for d, n in t["parameters_by_dtype"].items() if d in ("I32", "U32", "U8")
+            )
 
 
 def test_dtype_eras(truths: list[dict]) -> None:
-    plain = [t for t in truths if t["quant_method"] == "none" and t["parameters_by_dtype"] and t["kind"] != "flux"]
-    old = [t["dtype"] for t in plain if t["last_modified"] < "2021" and t["created_at"].startswith("2022-03-02")]
+    plain = [
+        t for t in truths if t["quant_method"] == "none" and t["parameters_by_dtype"] and t["kind"] != "flux"
+    ]
+    old = [
+        t["dtype"] for t in plain if t["last_modified"] < "2021" and t["created_at"].startswith("2022-03-02")
+    ]
     new = [t["dtype"] for t in plain if t["created_at"] >= "2024"]
     assert old and old.count("F32") / len(old) > 0.7
     assert new and new.count("BF16") / len(new) > 0.55

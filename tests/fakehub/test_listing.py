@@ -15,9 +15,27 @@ from huggingface_hub.utils._pagination import paginate
 import fakehub
 from fakehub.repo import parse_iso
 
-EXPAND = ["safetensors", "gguf", "createdAt", "lastModified", "sha", "library_name", "pipeline_tag", "tags",
-          "config", "downloads", "downloadsAllTime", "likes", "gated", "baseModels", "siblings", "usedStorage",
-          "author", "private", "trendingScore"]
+EXPAND = [
+    "safetensors",
+    "gguf",
+    "createdAt",
+    "lastModified",
+    "sha",
+    "library_name",
+    "pipeline_tag",
+    "tags",
+    "config",
+    "downloads",
+    "downloadsAllTime",
+    "likes",
+    "gated",
+    "baseModels",
+    "siblings",
+    "usedStorage",
+    "author",
+    "private",
+    "trendingScore",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +63,9 @@ def test_raw_link_walk_is_absolute_complete_and_ordered(hub: fakehub.RunningHub)
         m = re.fullmatch(r'<(http://127\.0\.0\.1:\d+/api/models\?[^>]+)>; rel="next"', link)
         assert m, link
         url = m.group(1)
-        assert "sort=createdAt" in url and "limit=1000" in url and "expand=createdAt" in url and "cursor=" in url
+        assert (
+            "sort=createdAt" in url and "limit=1000" in url and "expand=createdAt" in url and "cursor=" in url
+        )
     assert pages == 5
     ids = [i["id"] for i in seen]
     assert len(ids) == len(set(ids)) == hub.catalog.size == 5000
@@ -55,9 +75,16 @@ def test_raw_link_walk_is_absolute_complete_and_ordered(hub: fakehub.RunningHub)
     assert all(set(i) == {"_id", "id", "createdAt", "sha"} for i in seen)
 
 
-@pytest.mark.parametrize("sort,attr", [("created_at", "created_at"), ("last_modified", "last_modified"),
-                                       ("downloads", "downloads"), ("likes", "likes"),
-                                       ("trending_score", "trending_score")])
+@pytest.mark.parametrize(
+    "sort,attr",
+    [
+        ("created_at", "created_at"),
+        ("last_modified", "last_modified"),
+        ("downloads", "downloads"),
+        ("likes", "likes"),
+        ("trending_score", "trending_score"),
+    ],
+)
 def test_client_list_models_all_pages_sorted(hub: fakehub.RunningHub, hf_env, sort: str, attr: str) -> None:
     api = HfApi(endpoint=hub.url)
     models = list(api.list_models(sort=sort, expand=EXPAND))
@@ -76,8 +103,14 @@ def test_expanded_items_match_truth(hub: fakehub.RunningHub, hf_env) -> None:
         assert m.sha == t["sha"] and len(m.sha) == 40
         assert m.created_at == _dt(t["created_at"])
         assert m.last_modified == _dt(t["last_modified"])
-        assert m.library_name == t["library_name"] and m.pipeline_tag == t["pipeline_tag"] and m.tags == t["tags"]
-        assert (m.safetensors and dict(m.safetensors)) == (t["hub_safetensors"] and dict(t["hub_safetensors"]))
+        assert (
+            m.library_name == t["library_name"]
+            and m.pipeline_tag == t["pipeline_tag"]
+            and m.tags == t["tags"]
+        )
+        assert (m.safetensors and dict(m.safetensors)) == (
+            t["hub_safetensors"] and dict(t["hub_safetensors"])
+        )
         assert [s.rfilename for s in m.siblings] == list(t["file_sizes"])
         assert m.used_storage == sum(t["file_sizes"].values())
         assert m.gated == t["gated"]
@@ -96,16 +129,31 @@ def _dt(s: str):
 
 
 def test_client_paginate_helper_with_page_size(hub: fakehub.RunningHub, hf_env) -> None:
-    items = list(paginate(f"{hub.url}/api/models", params={"limit": 700, "sort": "lastModified",
-                                                            "expand": ["lastModified"]}, headers={}))
+    items = list(
+        paginate(
+            f"{hub.url}/api/models",
+            params={"limit": 700, "sort": "lastModified", "expand": ["lastModified"]},
+            headers={},
+        )
+    )
     assert len(items) == 5000 and len({i["id"] for i in items}) == 5000
 
 
 def test_default_compact_item_and_full(hub: fakehub.RunningHub) -> None:
     items, _ = _get(f"{hub.url}/api/models?limit=3")
-    assert set(items[0]) == {"_id", "id", "modelId", "likes", "trendingScore", "private", "downloads", "tags",
-                             "pipeline_tag", "library_name", "createdAt"} - ({"library_name"} if "library_name"
-                                                                              not in items[0] else set())
+    assert set(items[0]) == {
+        "_id",
+        "id",
+        "modelId",
+        "likes",
+        "trendingScore",
+        "private",
+        "downloads",
+        "tags",
+        "pipeline_tag",
+        "library_name",
+        "createdAt",
+    } - ({"library_name"} if "library_name" not in items[0] else set())
     assert re.fullmatch(r"[0-9a-f]{24}", items[0]["_id"])
     full, _ = _get(f"{hub.url}/api/models?limit=3&full=true")
     assert {"sha", "lastModified", "siblings", "author", "gated"} <= set(full[0])
@@ -149,7 +197,7 @@ def test_search_pages_are_complete(hub: fakehub.RunningHub) -> None:
         items, headers = _get(url)
         got += [i["id"] for i in items]
         link = headers.get("Link")
-        url = link[1:link.index(">")] if link else ""
+        url = link[1 : link.index(">")] if link else ""
     assert sorted(got) == want and len(got) > 50
 
 

@@ -15,8 +15,11 @@ from fakehub.ratelimit import RateLimiter
 def test_headers_on_every_response(fakehub_server) -> None:
     hub = fakehub_server(synthetic=50, seed=1, quota_api=100, quota_resolvers=7, window_s=60)
     mid = next(hub.catalog.ids())
-    for path, bucket, q in (("/api/models?limit=2", "api", 100), (f"/api/models/{mid}", "api", 100),
-                            (f"/{mid}/resolve/main/config.json", "resolvers", 7)):
+    for path, bucket, q in (
+        ("/api/models?limit=2", "api", 100),
+        (f"/api/models/{mid}", "api", 100),
+        (f"/{mid}/resolve/main/config.json", "resolvers", 7),
+    ):
         with urllib.request.urlopen(hub.url + path) as r:
             assert re.fullmatch(rf'"{bucket}";r=\d+;t=\d+', r.headers["RateLimit"])
             assert r.headers["RateLimit-Policy"] == f'"fixed window";"{bucket}";q={q};w=60'
