@@ -165,9 +165,11 @@ def crawl_command(
     deep: Annotated[
         str,
         typer.Option(
-            callback=_check_deep, help="Header pass after the listing: none | changed | all | top:N."
+            callback=_check_deep,
+            help="Header pass after the listing: changed (headers of new or changed commits) | all | "
+            "none | top:N (the N most downloaded of those changed would read).",
         ),
-    ] = "none",
+    ] = "changed",
 ) -> None:
     conf = settings.load(db, endpoint, token_env)
     summary = run_crawl(
@@ -274,7 +276,7 @@ def demo_command(
 ) -> None:
     banner = f"DEMO DATA: a synthetic catalog of {models} models served by fakehub, not the Hugging Face Hub"
     with demo_hub(models=models, seed=seed) as endpoint:
-        summary = run_crawl(db, endpoint, None, full=True, banner=banner)
+        summary = run_crawl(db, endpoint, None, full=True, deep="changed", banner=banner)
     typer.echo(f"demo database written to {db} (demo data, not the Hub)")
     if summary.status == "ok":
         fn = _report_function()

@@ -13,7 +13,9 @@ from hubcensus.settings import resolve_db
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="DuckDB file (default: $HUBCENSUS_DB, else ./hubcensus.duckdb).", show_default=False),
+    typer.Option(
+        "--db", help="DuckDB file (default: $HUBCENSUS_DB, else ./hubcensus.duckdb).", show_default=False
+    ),
 ]
 
 REPORT_HELP = """Write the trend report: report.html (self-contained, renders offline), report.md and one CSV per chart.
@@ -54,12 +56,16 @@ def _fail(message: str) -> typer.Exit:
 def report(
     db: DbOption = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output directory (default: ./reports/<today>).", show_default=False)
+        Path | None,
+        typer.Option("--out", help="Output directory (default: ./reports/<today>).", show_default=False),
     ] = None,
     since: Annotated[
         datetime | None,
-        typer.Option(formats=["%Y-%m-%d", "%Y-%m"], help="Only models created since this month (YYYY-MM[-DD]).",
-                     show_default=False),
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m"],
+            help="Only models created since this month (YYYY-MM[-DD]).",
+            show_default=False,
+        ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="Comma-separated: html,md,csv.")] = "html,md,csv",
 ) -> None:
@@ -74,7 +80,9 @@ def report(
     console = Console()
     for sentence in result.headline:
         console.print(f"- {sentence}", highlight=False, soft_wrap=True)
-    console.print(f"Wrote {len(result.files)} files to {result.out_dir} ({result.models:,} models).", highlight=False)
+    console.print(
+        f"Wrote {len(result.files)} files to {result.out_dir} ({result.models:,} models).", highlight=False
+    )
 
 
 def sql(
@@ -98,7 +106,9 @@ def sql(
 
 
 def export(
-    parquet: Annotated[Path, typer.Option("--parquet", help="Directory to write <table>.parquet files into.")],
+    parquet: Annotated[
+        Path, typer.Option("--parquet", help="Directory to write <table>.parquet files into.")
+    ],
     db: DbOption = None,
 ) -> None:
     from analysis.export import export_parquet

@@ -44,4 +44,6 @@ def resolve_token(token_env: str = "HF_TOKEN") -> str | None:
 
 def load(db: Path | None = None, endpoint: str | None = None, token_env: str = "HF_TOKEN") -> Settings:
     """All settings at once."""
-    return Settings(db_path=resolve_db(db), endpoint=resolve_endpoint(endpoint), token=resolve_token(token_env))
+    return Settings(
+        db_path=resolve_db(db), endpoint=resolve_endpoint(endpoint), token=resolve_token(token_env)
+    )
