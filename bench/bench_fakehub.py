@@ -13,26 +13,15 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-EXPAND = [
-    "safetensors",
-    "gguf",
-    "createdAt",
-    "lastModified",
-    "sha",
-    "library_name",
-    "pipeline_tag",
-    "tags",
-    "config",
-    "downloads",
-    "downloadsAllTime",
-    "likes",
-    "gated",
-    "baseModels",
-    "siblings",
-    "usedStorage",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from crawler.listing import EXPAND as LISTING_EXPAND
+
+EXPAND = [*LISTING_EXPAND, "usedStorage"]
+"""What a hubcensus crawl asks for, plus one more key the Hub offers."""
 
 
 def rss_mb(pid: int, key: str = "VmHWM") -> float:
