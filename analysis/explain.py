@@ -14,7 +14,7 @@ from typing import Any
 
 from analysis.connect import open_readonly
 from analysis.summary import fmt_bytes, fmt_params
-from db.dtypes import dtype_bits
+from db.dtypes import dtype_bits, memory_bytes
 
 MEMORY_NOTE = "weights only: activations, KV cache and framework overhead come on top"
 
@@ -25,16 +25,6 @@ def _dtypes(con: Any, model_id: str, source: str) -> dict[str, dict[str, int]]:
         [model_id, source],
     ).fetchall()
     return {dtype: {"parameters": int(p), "bytes": int(b or 0)} for dtype, p, b in rows}
-
-
-def memory(weight_bytes: int | None, effective: int | None) -> dict[str, int | None]:
-    """Bytes to hold the weights as stored and if cast to bf16, fp8 and 4-bit."""
-    return {
-        "as_stored": weight_bytes,
-        "bf16": None if effective is None else effective * 2,
-        "fp8": effective,
-        "int4": None if effective is None else (effective + 1) // 2,
-    }
 
 
 def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
@@ -73,7 +63,7 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
         out["method_detail"] = profile.get("method_detail")
         out["flags"] = list(out["flags"] or [])
         out["evidence"] = list(out["evidence"] or [])
-        out["memory"] = memory(out["weight_bytes"], out["effective_parameters"])
+        out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
         return out

@@ -44,7 +44,9 @@ def export_parquet(db_path: str | Path, out_dir: str | Path) -> list[Exported]:
     db = open_readonly(db_path)
     try:
         con = db.con
-        existing = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        existing = {
+            name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
         for name, select in queries:
             if name not in existing:
                 continue

@@ -77,7 +77,8 @@ def html(report: Report, tables: Sequence[TableSpec], *, csv_links: bool) -> str
     parts.append(f'<section class="summary" id="summary"><h2>Headline numbers</h2><ul>{items}</ul></section>')
     if not report.empty:
         links = "".join(
-            f'<li><a href="#{escape(s.name)}">{escape(_title(fig, s.name))}</a></li>' for s, fig in report.charts
+            f'<li><a href="#{escape(s.name)}">{escape(_title(fig, s.name))}</a></li>'
+            for s, fig in report.charts
         )
         links += "".join(f'<li><a href="#table-{escape(t.name)}">{escape(t.title)}</a></li>' for t in tables)
         parts.append(f"<nav><ul>{links}</ul></nav>")
@@ -98,7 +99,7 @@ def html(report: Report, tables: Sequence[TableSpec], *, csv_links: bool) -> str
         notes = "".join(f"<li><b>{escape(f)}</b>: {escape(FAMILY_NOTES[f])}</li>" for f in FAMILIES)
         parts.append(
             '<section id="notes"><h2>Notes</h2><p class="caption">Storage format (<code>v_models.dtype_family'
-            f"</code>), one definition used by every chart:</p><ul>{notes}</ul><p class=\"caption\">"
+            f'</code>), one definition used by every chart:</p><ul>{notes}</ul><p class="caption">'
             "Effective parameters count packed 4-bit values unpacked and leave scales/zeros out; downloads "
             "are the Hub's last-30-days figure; GB = 1e9 bytes. Deleted models are left out.</p></section>"
         )
@@ -162,7 +163,10 @@ def markdown(report: Report, tables: Sequence[TableSpec], *, csv_links: bool) ->
         rows = report.data[table.query]
         out += ["", f"## {table.title}", "", table.caption, ""]
         out.append(
-            _md_table([h for h, _, _ in table.columns], [[fmt(r.get(k)) for _, k, fmt in table.columns] for r in rows])
+            _md_table(
+                [h for h, _, _ in table.columns],
+                [[fmt(r.get(k)) for _, k, fmt in table.columns] for r in rows],
+            )
             if rows
             else "No data."
         )

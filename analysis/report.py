@@ -247,7 +247,11 @@ def _write_csvs(report: Report, out: Path) -> list[Path]:
     for table in TABLES:
         if table.name in {s.name for s in CHARTS}:
             continue
-        columns = list(report.data[table.query][0]) if report.data[table.query] else [c for _, c, _ in table.columns]
+        columns = (
+            list(report.data[table.query][0])
+            if report.data[table.query]
+            else [c for _, c, _ in table.columns]
+        )
         files.append(write_csv(out / f"{table.name}.csv", columns, report.data[table.query]))
     overview = report.data["overview"]
     files.append(write_csv(out / "overview.csv", list(overview[0]) if overview else [], overview))
@@ -270,7 +274,9 @@ def write_report(
     wanted = [f.strip().lower() for f in formats if f.strip()]
     unknown = sorted(set(wanted) - set(FORMATS))
     if unknown or not wanted:
-        raise ValueError(f"unknown report format(s) {', '.join(unknown) or '(none)'}: use {', '.join(FORMATS)}")
+        raise ValueError(
+            f"unknown report format(s) {', '.join(unknown) or '(none)'}: use {', '.join(FORMATS)}"
+        )
     from analysis import render  # local: keeps the template out of the query path
 
     report = build_report(db_path, since=since, now=now)

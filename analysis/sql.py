@@ -49,13 +49,15 @@ def check_read_only(statement: str) -> None:
     except duckdb.Error as exc:
         raise SqlError(_one_line(exc)) from None
     if not parsed:
-        raise SqlError("empty statement: give one SELECT, e.g. hubcensus sql \"SELECT count(*) FROM v_models\"")
+        raise SqlError('empty statement: give one SELECT, e.g. hubcensus sql "SELECT count(*) FROM v_models"')
     if len(parsed) > 1:
         raise SqlError(f"{len(parsed)} statements given: hubcensus sql runs exactly one read-only SELECT")
     kind = parsed[0].type
     if kind not in ALLOWED:
         name = str(kind).rsplit(".", 1)[-1]
-        raise SqlError(f"refused: {name} statements are not allowed; hubcensus sql only runs read-only SELECT queries")
+        raise SqlError(
+            f"refused: {name} statements are not allowed; hubcensus sql only runs read-only SELECT queries"
+        )
 
 
 def run_sql(db_path: str | Path, statement: str) -> SqlResult:

@@ -149,7 +149,9 @@ def _publisher_sentence(rows: Rows) -> list[str]:
     top = rows[0]
     kinds = [(top["f8"], "F8"), (top["int8"], "INT8"), (top["four_bit"], "4-bit"), (top["gguf"], "GGUF")]
     detail = ", ".join(f"{n:,} {label}" for n, label in kinds if n)
-    return [f"The most prolific publisher of quantized derivatives is {top['author']} ({plural(top['derivatives'], 'model')}: {detail})."]
+    return [
+        f"The most prolific publisher of quantized derivatives is {top['author']} ({plural(top['derivatives'], 'model')}: {detail})."
+    ]
 
 
 def _top_sentences(data: Mapping[str, Rows]) -> list[str]:

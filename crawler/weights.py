@@ -17,6 +17,7 @@ from typing import Any
 from crawler.quant import QuantConfig, Shape, TensorClass, classify, decide_method, format_bits, read_config
 from crawler.safetensors_format import FileHeader
 from crawler.weightfiles import component_of
+from db.dtypes import memory_bytes
 
 MAX_EVIDENCE = 12
 ROLES = ("embedding", "attention", "mlp", "experts", "router", "norm", "lm_head", "other")
@@ -143,16 +144,6 @@ class ModelWeights(ComponentWeights):
         out["flags"] = list(self.flags)
         out["evidence"] = list(self.evidence)
         return out
-
-
-def memory_bytes(weight_bytes: int, effective_parameters: int) -> dict[str, int]:
-    """Bytes to hold the weights as stored and if cast to bf16 / fp8 / 4-bit (no overhead)."""
-    return {
-        "as_stored": weight_bytes,
-        "bf16": effective_parameters * 2,
-        "fp8": effective_parameters,
-        "int4": (effective_parameters + 1) // 2,
-    }
 
 
 def analyze(

@@ -45,3 +45,14 @@ def storage_bytes(dtype: str, parameters: int) -> int | None:
     if bits is None:
         return None
     return (parameters * bits + 7) // 8
+
+
+def memory_bytes(weight_bytes: int | None, effective_parameters: int | None) -> dict[str, int | None]:
+    """Bytes to hold the weights as stored and if cast to bf16 / fp8 / 4-bit (weights only, no overhead)."""
+    effective = effective_parameters
+    return {
+        "as_stored": weight_bytes,
+        "bf16": None if effective is None else effective * 2,
+        "fp8": effective,
+        "int4": None if effective is None else (effective + 1) // 2,
+    }

@@ -89,6 +89,20 @@ def _dtype_rows(model_id: str, source: str, parameters: Mapping[str, int]) -> li
     ]
 
 
+def _stage_models(
+    rows: list[Mapping[str, Any]], columns: Iterable[str], source: str
+) -> tuple[pa.Table, pa.Table]:
+    """Staging tables: `models` columns plus `{source}_parameters` as JSON, and its `model_dtypes` rows."""
+    key = f"{source}_parameters"
+    stage = arrow_table(schema.models, rows, columns)
+    stage = stage.append_column(key, pa.array([_json(row.get(key)) for row in rows], pa.string()))
+    dtype_rows = [d for row in rows for d in _dtype_rows(row["model_id"], source, row.get(key) or {})]
+    dtypes = arrow_table(
+        schema.model_dtypes, dtype_rows, ("model_id", "source", "dtype", "parameters", "bytes")
+    )
+    return stage, dtypes
+
+
 def store_listing_page(
     db: Database,
     rows: list[Mapping[str, Any]],
@@ -106,16 +120,7 @@ def store_listing_page(
     """
     unique = list({row["model_id"]: row for row in rows}.values())
     model_cols = (*LISTING_COLUMNS, *ESTIMATE_COLUMNS)
-    stage = arrow_table(schema.models, unique, model_cols)
-    stage = stage.append_column(
-        "hub_parameters", pa.array([_json(row.get("hub_parameters")) for row in unique], pa.string())
-    )
-    dtype_rows = [
-        d for row in unique for d in _dtype_rows(row["model_id"], "hub", row.get("hub_parameters") or {})
-    ]
-    stage_dtypes = arrow_table(
-        schema.model_dtypes, dtype_rows, ("model_id", "source", "dtype", "parameters", "bytes")
-    )
+    stage, stage_dtypes = _stage_models(unique, model_cols, "hub")
     con = db.con
     con.execute("BEGIN TRANSACTION")
     try:
@@ -332,16 +337,7 @@ def store_headers(
         return
     now = utcnow()
     model_cols = ("model_id", "sha", *HEADER_COLUMNS)
-    stage = arrow_table(schema.models, list(models), model_cols)
-    stage = stage.append_column(
-        "header_parameters", pa.array([_json(m.get("header_parameters")) for m in models], pa.string())
-    )
-    dtype_rows = [
-        d for m in models for d in _dtype_rows(m["model_id"], "header", m.get("header_parameters") or {})
-    ]
-    stage_dtypes = arrow_table(
-        schema.model_dtypes, dtype_rows, ("model_id", "source", "dtype", "parameters", "bytes")
-    )
+    stage, stage_dtypes = _stage_models(list(models), model_cols, "header")
     stage_files = arrow_table(schema.safetensors_files, list(files), FILE_COLUMNS)
     stage_file_dtypes = arrow_table(schema.file_dtypes, list(file_dtypes), FILE_DTYPE_COLUMNS)
     con = db.con
