@@ -28,7 +28,7 @@ from huggingface_hub import HfApi
 from crawler.deep import Candidate, read_model, run_deep
 from crawler.hub import make_client
 from crawler.listing import normalize
-from db import store
+from db import listing_store, store
 from db.connection import open_database, utcnow
 from fakehub.app import FakeHubConfig, start
 
@@ -89,7 +89,7 @@ def deep_under_quota(models: int, seed: int, quota: int, window: int, workers: i
                 item = {"id": model_id, "sha": truth["sha"], "siblings": [{"rfilename": n} for n in truth["file_sizes"]],
                         "config": truth["config"], "gated": truth["gated"]}  # fmt: skip
                 rows.append(normalize(item))
-            store.store_listing_page(db, rows, run_id=run, seen_at=utcnow())
+            listing_store.store_listing_page(db, rows, run_id=run, seen_at=utcnow())
             before = hub.stats.snapshot()
             started = time.monotonic()
             summary = run_deep(db, client, run_id=run, selection="changed", workers=workers)

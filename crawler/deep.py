@@ -28,7 +28,7 @@ from crawler.listing import normalize
 from crawler.safetensors_format import HeaderError
 from crawler.weightfiles import component_of
 from crawler.weights import ModelWeights, analyze, reconcile
-from db import store
+from db import listing_store, store
 from db.connection import Database, utcnow
 
 DEFAULT_WORKERS = 8
@@ -72,14 +72,29 @@ class DeepSummary:
     stored: int = 0
     unreadable: int = 0
     failed: int = 0
+    gated_skipped: int = 0
+    """Gated models not tried because the client has no token (they stay pending)."""
     errors: list[str] = field(default_factory=list)
 
 
-def pending(db: Database, selection: Selection) -> list[Candidate]:
-    """The models the selection asks for, most downloaded first."""
+def _selected(selection: Selection) -> str:
+    stale = "" if selection.mode == "all" else "AND m.deep_sha IS DISTINCT FROM m.sha"
+    return f"m.deleted_at IS NULL AND m.sha IS NOT NULL AND len(coalesce(m.weight_files, [])) > 0 {stale}"
+
+
+def gated_pending(db: Database, selection: Selection) -> int:
+    """Gated models the selection would read (a token is needed for them)."""
+    if selection.mode == "none":
+        return 0
+    sql = f"SELECT count(*) FROM models m WHERE {_selected(selection)} AND m.gated IS NOT NULL"
+    return int(db.con.execute(sql).fetchone()[0])
+
+
+def pending(db: Database, selection: Selection, *, gated: bool = True) -> list[Candidate]:
+    """The models the selection asks for, most downloaded first (without gated ones unless `gated`)."""
     if selection.mode == "none":
         return []
-    stale = "" if selection.mode == "all" else "AND m.deep_sha IS DISTINCT FROM m.sha"
+    where = _selected(selection) + ("" if gated else " AND m.gated IS NULL")
     limit = f"LIMIT {int(selection.top)}" if selection.mode == "top" else ""
     rows = db.con.execute(
         f"""
@@ -87,7 +102,7 @@ def pending(db: Database, selection: Selection) -> list[Candidate]:
                (SELECT map_from_entries(list((d.dtype, d.parameters)))
                   FROM model_dtypes d WHERE d.model_id = m.model_id AND d.source = 'hub') AS hub_parameters
         FROM models m
-        WHERE m.deleted_at IS NULL AND m.sha IS NOT NULL AND len(coalesce(m.weight_files, [])) > 0 {stale}
+        WHERE {where}
         ORDER BY m.downloads DESC NULLS LAST, m.model_id
         {limit}
         """
@@ -192,8 +207,11 @@ def run_deep(
 ) -> DeepSummary:
     """Read, account and store the headers the selection asks for; failures are recorded, not fatal."""
     chosen = parse_selection(selection) if isinstance(selection, str) else selection
-    candidates = pending(db, chosen)
+    authenticated = getattr(client, "authenticated", True)
+    candidates = pending(db, chosen, gated=authenticated)
     summary = DeepSummary(models=len(candidates))
+    if not authenticated:
+        summary.gated_skipped = gated_pending(db, chosen)
     batch: list[tuple[Candidate, RepoHeaders, ModelWeights]] = []
     for candidate, outcome in _fetch_all(client, candidates, workers):
         if isinstance(outcome, tuple):
@@ -286,5 +304,5 @@ def read_one(
     """Fetch one model's listing fields and headers into `db` (what `hubcensus explain --live` uses)."""
     query = urlencode([("expand", key) for key in expand])
     item = client.get_json(f"/api/models/{quote(model_id, safe='/')}?{query}")
-    store.store_listing_page(db, [normalize(item)], run_id=run_id, seen_at=utcnow())
+    listing_store.store_listing_page(db, [normalize(item)], run_id=run_id, seen_at=utcnow())
     return run_deep(db, client, run_id=run_id, selection=Selection("all"), workers=2)

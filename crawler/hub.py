@@ -80,6 +80,8 @@ class HubClient:
         session: httpx2.Client | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.authenticated = bool(token)
+        """Whether requests carry a token (gated repos answer 401 without one)."""
         self.timeout = timeout
         self.stop = stop or threading.Event()
         self.pacer = pacer or Pacer(sleep=self.sleep)

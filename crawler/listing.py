@@ -1,6 +1,6 @@
 """Pure normalization of one `/api/models?expand=...` item into a `models` row.
 
-The row is what `db.store.store_listing_page` takes: the LISTING_COLUMNS and
+The row is what `db.listing_store.stage_listing_page` takes: the LISTING_COLUMNS and
 ESTIMATE_COLUMNS of `models` plus `hub_parameters` ({dtype: storage elements}).
 The weight figures here are estimates from the listing alone
 (`weights_source='hub'`); the header pass replaces them with exact ones.
@@ -155,7 +155,7 @@ def estimate_quant_method(item: Mapping[str, Any], params: Mapping[str, int]) ->
 
 
 def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
-    """One listing item -> the row dict `db.store.store_listing_page` takes."""
+    """One listing item -> the row dict `db.listing_store.stage_listing_page` takes."""
     model_id = str(item["id"])
     params = hub_parameters(item)
     safetensors = item.get("safetensors") if isinstance(item.get("safetensors"), Mapping) else {}

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import signal
 import threading
 import time
@@ -24,7 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crawler.hub import CrawlInterrupted, HubClient, HubError, Page, version
 from crawler.listing import EXPAND, normalize, parse_hub_date
-from db import store
+from crawler.prefetch import Fetched, fetch_rounds, prefetch
+from db import listing_store, store
 from db.connection import Database, utcnow
 
 DONE = "done"
@@ -45,9 +45,12 @@ class CrawlOptions:
     """How many times a listing page that failed after all retries is tried again before the run fails."""
     batch_pages: int = 5
     """Pages fetched ahead of the store, stored together when the store falls behind."""
-    memory_limit_mb: int | None = None
-    """DuckDB's memory_limit for the crawl (None: DuckDB's default). Too low is fatal: DuckDB's
-    own checkpoint failed under 640 MB at ~1.5M models."""
+    merge_rows: int = 50_000
+    """Staged listing rows that trigger a merge into `models` (the end of a walk always merges)."""
+    memory_limit_mb: int | None = 512
+    """DuckDB's memory_limit for the crawl (None: DuckDB's default, 80% of RAM). It caps the buffer
+    cache, which otherwise keeps every block it read: a 2M-model walk peaked at 1.1 GB uncapped,
+    650 MB at 400 MB."""
 
 
 @dataclass
@@ -65,6 +68,7 @@ class CrawlSummary:
     models_updated: int = 0
     models_deleted: int = 0
     headers_fetched: int = 0
+    gated_skipped: int = 0
     requests_api: int = 0
     requests_resolvers: int = 0
     rate_limited: int = 0
@@ -91,6 +95,8 @@ class CrawlSummary:
         )
         if self.headers_fetched or self.requests_resolvers:
             text += f"; deep pass: {self.headers_fetched} models' headers, {self.requests_resolvers} resolver requests"
+        if self.gated_skipped:
+            text += f"; {self.gated_skipped} gated models skipped (no token)"
         return f"{text}: {self.message}" if self.message else text
 
 
@@ -143,16 +149,8 @@ def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, select
 
     result = run_deep(db, client, run_id=summary.run_id, selection=selection)
     summary.headers_fetched += result.stored
+    summary.gated_skipped += result.gated_skipped
     summary.errors += result.failed + result.unreadable
-
-
-@dataclass
-class _Fetched:
-    """A page (or its final failure) and the failures of the rounds before it."""
-
-    page: Page | None
-    failures: list[HubError]
-    error: BaseException | None = None
 
 
 @dataclass
@@ -166,22 +164,9 @@ class _Walk:
     seen_at: datetime
     on_page: ProgressHook | None
     keys: dict[str, str] = field(default_factory=dict)
+    staged: int = 0
 
-    def fetch(self, url: str) -> _Fetched:
-        """One page, tried `page_rounds` times (runs in the prefetch thread: no database access here)."""
-        failures: list[HubError] = []
-        for round_ in range(self.options.page_rounds):
-            try:
-                return _Fetched(self.client.list_page(url), failures)
-            except HubError as exc:
-                failures.append(exc)
-                if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
-                    break  # the request itself is wrong: another round will not fix it
-                if round_ + 1 < self.options.page_rounds:
-                    self.client.sleep(self.client.retry.delay(self.client.retry.retries))
-        return _Fetched(None, failures)
-
-    def collect(self, fetched: _Fetched) -> Page:
+    def collect(self, fetched: Fetched) -> Page:
         """The page of a finished fetch; every round's final failure goes to fetch_errors."""
         if fetched.error is not None:
             raise fetched.error
@@ -196,65 +181,27 @@ class _Walk:
         return fetched.page
 
     def batches(self, url: str, more: Callable[[list[dict[str, Any]]], bool]) -> Iterator[list[Page]]:
-        """Pages from `url` on, in batches of those already fetched (at most `batch_pages`).
+        """Pages from `url` on (while `more(items)` and the --limit allow), in batches of those prefetched."""
 
-        A fetch thread walks the `next` links ahead of the store (while `more(items)`,
-        the --limit and no stop request allow it); whatever it has queued when the store
-        is free is stored as one batch, so a slow store never idles the quota and a fast
-        one checkpoints every page.
-        """
-        ready: queue.Queue[_Fetched | None] = queue.Queue(maxsize=self.options.batch_pages)
-        gone = threading.Event()
+        def fetch(next_url: str, fetched: int) -> Fetched:
+            return fetch_rounds(
+                self.client, _with_limit(next_url, self.page_size(fetched)), self.options.page_rounds
+            )
 
-        def put(item: _Fetched | None) -> None:
-            while not gone.is_set():
-                with contextlib.suppress(queue.Full):
-                    ready.put(item, timeout=0.1)
-                    return
+        def go_on(page: Page, fetched: int) -> bool:
+            left = self.remaining(fetched)
+            return more(page.items) and (left is None or left > 0)
 
-        def produce() -> None:
-            fetched, next_url = 0, url
-            try:
-                while next_url is not None and not self.client.stop.is_set() and not gone.is_set():
-                    result = self.fetch(_with_limit(next_url, self.page_size(fetched)))
-                    put(result)
-                    if result.page is None:
-                        return
-                    fetched += len(result.page.items)
-                    left = self.remaining(fetched)
-                    go_on = more(result.page.items) and (left is None or left > 0)
-                    next_url = result.page.next_url if go_on else None
-            except BaseException as exc:  # CrawlInterrupted, or a bug: re-raised by the consumer
-                put(_Fetched(None, [], exc))
-            finally:
-                put(None)
-
-        producer = threading.Thread(target=produce, name="hubcensus-fetch", daemon=True)
-        producer.start()
-        try:
-            ended = False
-            while not ended and not self.client.stop.is_set():
-                items = [ready.get()]
-                while items[-1] is not None and len(items) < self.options.batch_pages:
-                    try:
-                        items.append(ready.get_nowait())
-                    except queue.Empty:
-                        break
-                ended = items[-1] is None
-                batch: list[Page] = []
-                for item in items:
-                    if item is None:
-                        break
-                    try:
-                        batch.append(self.collect(item))
-                    except BaseException:
-                        if batch:
-                            yield batch  # store what arrived before the failure
-                        raise
-                if batch:
-                    yield batch
-        finally:
-            gone.set()
+        for group in prefetch(fetch, url, go_on, self.client.stop, self.options.batch_pages):
+            batch: list[Page] = []
+            for item in group:
+                try:
+                    batch.append(self.collect(item))
+                except BaseException:
+                    if batch:
+                        yield batch  # store what arrived before the failure
+                    raise
+            yield batch
 
     def rows(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -271,21 +218,30 @@ class _Walk:
         return out
 
     def store(self, rows: list[dict[str, Any]], state: dict[str, str] | None, pages: int = 1) -> None:
-        result = store.store_listing_page(
+        """Stage rows with the cursor that follows them; merge once enough are staged."""
+        seen = listing_store.stage_listing_page(
             self.db, rows, run_id=self.summary.run_id, seen_at=self.seen_at, state=state
         )
         s = self.summary
         s.pages += pages
-        s.models_seen += result.seen
-        s.models_new += result.new
-        s.models_updated += result.updated
+        s.models_seen += seen
+        self.staged += seen
         newest = _newest(rows)
         if newest is not None and (s.watermark is None or newest > s.watermark):
             s.watermark = newest
+        if self.staged >= self.options.merge_rows:
+            self.merge()
         s.__dict__.update(self.client.counters())
         store.update_run(self.db, s.run_id, s.counters())
         if self.on_page is not None:
             self.on_page(s)
+
+    def merge(self) -> None:
+        """Merge every staged listing row (this run's, or a killed run's) into `models` and history."""
+        result = listing_store.merge_staged(self.db)
+        self.summary.models_new += result.new
+        self.summary.models_updated += result.updated
+        self.staged = 0
 
     def remaining(self, fetched: int) -> int | None:
         """Models this run may still fetch after `fetched` (None: no --limit)."""
@@ -332,6 +288,7 @@ def _full(walk: _Walk) -> None:
             if max_modified is not None:
                 state[k["full.max_modified"]] = _iso(max_modified)
             walk.store(rows, state, pages=len(batch))
+    walk.merge()
     if cursor != DONE:
         if client.stop.is_set():
             raise CrawlInterrupted("stop requested")
@@ -375,6 +332,7 @@ def _incremental(walk: _Walk, watermark: datetime) -> None:
     for batch in walk.batches(first, more):
         walk.store([row for page in batch for row in walk.rows(page.items)], None, pages=len(batch))
         last = batch[-1]
+    walk.merge()
     if client.stop.is_set() and not reached:
         raise CrawlInterrupted("stop requested")
     if not reached and last is not None and last.next_url is not None:
@@ -414,6 +372,7 @@ def crawl(
     started = time.monotonic()
     try:
         with _stop_on_signals(client.stop, handle_signals):
+            walk.merge()  # rows a killed run staged (committed with its cursor) come first
             if mode == "full":
                 _full(walk)
             else:
@@ -428,9 +387,11 @@ def crawl(
     except CrawlInterrupted:
         summary.status = "interrupted"
         summary.message = "stopped by a signal; a full walk resumes from its checkpoint"
+        walk.merge()
     except HubError as exc:
         summary.status = "failed"
         summary.message = f"{exc.target}: {exc}"
+        walk.merge()
     except BaseException as exc:
         summary.status = "failed"
         summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0]

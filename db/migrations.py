@@ -42,6 +42,7 @@ MIGRATIONS: list[Migration] = [
         ),
     ),
     (2, "safetensors header tables", _create(schema.safetensors_files, schema.file_dtypes)),
+    (3, "listing staging tables", _create(schema.listing_stage, schema.listing_stage_dtypes)),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

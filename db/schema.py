@@ -181,6 +181,38 @@ file_dtypes = sa.Table(
     sa.Column("bytes", Big),
 )
 
+LISTING_COLUMNS: tuple[str, ...] = (
+    "model_id", "author", "created_at", "last_modified", "sha", "library_name", "pipeline_tag", "tags",
+    "gated", "downloads", "downloads_all_time", "likes", "base_models", "base_relation", "model_type",
+    "architecture", "config_quant_method", "hub_total_params", "hub_params_sum", "gguf_total",
+    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config",
+)  # fmt: skip
+"""`models` columns the listing owns: always overwritten by a newer listing row."""
+
+ESTIMATE_COLUMNS: tuple[str, ...] = (
+    "weights_source", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "bits_per_param",
+)  # fmt: skip
+"""Best-known weight columns: the listing's estimate, kept exact once headers of the same sha were read."""
+
+listing_stage = sa.Table(
+    "listing_stage",
+    metadata,
+    sa.Column("seq", Big, comment="staging order: the newest row of a model wins the merge"),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("seen_at", sa.DateTime),
+    *(models.c[name]._copy() for name in (*LISTING_COLUMNS, *ESTIMATE_COLUMNS)),
+    sa.Column("hub_parameters", sa.JSON, comment="the Hub's {dtype: parameters}"),
+    comment="listing rows committed with their crawl cursor, not yet merged into models and history",
+)
+
+listing_stage_dtypes = sa.Table(
+    "listing_stage_dtypes",
+    metadata,
+    sa.Column("seq", Big),
+    *(model_dtypes.c[name]._copy() for name in ("model_id", "source", "dtype", "parameters", "bytes")),
+    comment="the model_dtypes rows of listing_stage",
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

@@ -106,6 +106,7 @@ def run_crawl(
     timeout: float = 30.0,
     deep: str = "none",
     retries: int = 5,
+    memory_limit_mb: int | None = 512,
     banner: str | None = None,
 ) -> Any:
     """Open the database, crawl, print progress and the one-line summary; returns the summary."""
@@ -114,7 +115,9 @@ def run_crawl(
     from crawler.run import CrawlOptions, crawl
     from hubcensus.progress import Reporter
 
-    options = CrawlOptions(full=full, limit=limit, author=author, page_size=page_size, deep=deep)
+    options = CrawlOptions(
+        full=full, limit=limit, author=author, page_size=page_size, deep=deep, memory_limit_mb=memory_limit_mb or None
+    )
     with _database(db_path) as db, Reporter() as reporter:
         if banner:
             reporter.log(banner)
@@ -170,11 +173,14 @@ def crawl_command(
             "none | top:N (the N most downloaded of those changed would read).",
         ),
     ] = "changed",
+    memory_limit: Annotated[
+        int, typer.Option(min=0, help="DuckDB memory limit in MB while crawling (0: DuckDB's default, 80% of RAM).")
+    ] = 512,
 ) -> None:
     conf = settings.load(db, endpoint, token_env)
     summary = run_crawl(
         conf.db_path, conf.endpoint, conf.token, full=full, limit=limit, author=author,
-        page_size=page_size, timeout=timeout, deep=deep, retries=retries,
+        page_size=page_size, timeout=timeout, deep=deep, retries=retries, memory_limit_mb=memory_limit,
     )  # fmt: skip
     _exit_for(summary)
 
@@ -210,6 +216,14 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
         lines.append(f"watermark: {state['watermark']} (newest lastModified stored)")
     if state.get("full.cursor"):
         lines.append(f"full walk in progress since {state.get('full.started_at')}: the next crawl resumes it")
+    has_stage = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listing_stage'"
+    ).fetchone()
+    staged = con.execute("SELECT count(*) FROM listing_stage").fetchone()[0] if has_stage[0] else 0
+    if staged:
+        lines.append(
+            f"staged: {staged} listing rows committed but not yet merged: the next crawl merges them"
+        )
     lines.append("last runs:")
     rows = con.execute(
         """SELECT run_id, mode, status, started_at, finished_at, models_seen, models_new, models_updated,

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from db import store
+from db import listing_store, store
 from db.connection import open_database
 
 NOW = datetime(2024, 4, 2, 12, 0)
@@ -166,8 +166,8 @@ def build_census(path: Path) -> Path:
     db = open_database(path)
     try:
         run = store.start_run(db, mode="full", endpoint="http://127.0.0.1:1", version="test")
-        store.store_listing_page(db, [DELETED], run_id=run, seen_at=datetime(2024, 3, 1))
-        store.store_listing_page(db, MODELS, run_id=run, seen_at=SEEN)
+        listing_store.store_listing_page(db, [DELETED], run_id=run, seen_at=datetime(2024, 3, 1))
+        listing_store.store_listing_page(db, MODELS, run_id=run, seen_at=SEEN)
         assert store.mark_deleted(db, run_id=run, walk_started_at=datetime(2024, 3, 31)) == 1
         exact = []
         for row in MODELS:

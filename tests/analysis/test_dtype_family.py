@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from db import store
+from db import listing_store, store
 from db.connection import open_database
 
 CASES = [
@@ -51,7 +51,7 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
             for i, ((dominant, quant, bits, gguf), _) in enumerate(CASES)
         ]  # fmt: skip
         run = store.start_run(db, mode="full", endpoint="e", version="t")
-        store.store_listing_page(db, rows, run_id=run, seen_at=datetime(2025, 2, 1))
+        listing_store.store_listing_page(db, rows, run_id=run, seen_at=datetime(2025, 2, 1))
         return dict(db.con.execute("SELECT model_id, dtype_family FROM v_models").fetchall())
     finally:
         db.close()

@@ -11,7 +11,7 @@ import pytest
 from crawler.deep import Candidate, Selection, parse_selection, read_model, run_deep
 from crawler.headers import read_repo_headers
 from crawler.hub import HubError, make_client
-from db import store
+from db import listing_store, store
 from db.connection import open_database
 from fakehub.pytest_plugin import FIXTURES_HUB
 
@@ -108,6 +108,7 @@ def _listing_rows(truths: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "model_id": t["id"],
             "sha": t["sha"],
             "downloads": i,
+            "gated": t["gated"] or None,
             "weight_files": _files(t),
             "quant_config": t["config"],
             "hub_parameters": (t["hub_safetensors"] or {}).get("parameters"),
@@ -125,7 +126,9 @@ def test_run_deep_stores_exact_figures_and_records_hostile_files(fakehub_server,
     hostile = [catalog.truth(model_id) for model_id in catalog.hostile_ids]
     db = open_database(tmp_path / "deep.duckdb")
     run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
-    store.store_listing_page(db, _listing_rows(truths + hostile), run_id=run, seen_at=datetime(2026, 11, 1))
+    listing_store.store_listing_page(
+        db, _listing_rows(truths + hostile), run_id=run, seen_at=datetime(2026, 11, 1)
+    )
     client = make_client(hub.url, None)
 
     summary = run_deep(db, client, run_id=run, selection="changed", workers=4)
@@ -154,6 +157,43 @@ def test_run_deep_stores_exact_figures_and_records_hostile_files(fakehub_server,
     before = hub.stats.snapshot()["requests"]
     again = run_deep(db, client, run_id=run, selection="changed")
     assert (again.models, hub.stats.snapshot()["requests"]) == (0, before)
+    db.close()
+
+
+def test_gated_models_wait_for_a_token(fakehub_server, tmp_path: Path) -> None:
+    hub = fakehub_server(synthetic=300, seed=SEED)
+    truths = [hub.catalog.truth(model_id) for model_id in hub.catalog.ids()]
+    gated = [
+        t
+        for t in truths
+        if t["gated"] and not t["hostile"] and any(f.endswith(".safetensors") for f in _files(t))
+    ]
+    readable = _readable(hub.catalog)
+    assert gated and readable
+    db = open_database(tmp_path / "gated.duckdb")
+    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
+    listing_store.store_listing_page(
+        db, _listing_rows(gated + readable), run_id=run, seen_at=datetime(2026, 11, 1)
+    )
+
+    anonymous = run_deep(db, make_client(hub.url, None), run_id=run, selection="changed")
+
+    assert (anonymous.models, anonymous.stored, anonymous.gated_skipped) == (
+        len(readable),
+        len(readable),
+        len(gated),
+    )
+    assert db.con.execute("SELECT count(*) FROM fetch_errors").fetchone() == (0,)  # no 401 was asked for
+    left = db.con.execute("SELECT model_id FROM models WHERE deep_sha IS NULL ORDER BY 1").fetchall()
+    assert left == sorted((t["id"],) for t in gated)
+
+    with_token = run_deep(db, make_client(hub.url, "hf_" + "x" * 34), run_id=run, selection="changed")
+
+    assert (with_token.models, with_token.stored, with_token.gated_skipped) == (len(gated), len(gated), 0)
+    stored = dict(
+        db.con.execute("SELECT model_id, effective_params FROM models WHERE gated IS NOT NULL").fetchall()
+    )
+    assert stored == {t["id"]: t["effective_parameters"] for t in gated}
     db.close()
 
 

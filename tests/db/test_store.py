@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from db import store
+from db import listing_store, store
 from db.connection import DatabaseBusy, DatabaseError, open_database
 from db.migrations import LATEST_VERSION
 
@@ -60,10 +60,10 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
 def test_same_page_twice_changes_nothing(db) -> None:
     run = store.start_run(db, mode="full", endpoint="http://127.0.0.1", version="t")
     seen = datetime(2026, 1, 1)
-    first = store.store_listing_page(db, [_row()], run_id=run, seen_at=seen, state={"cursor": "c1"})
+    first = listing_store.store_listing_page(db, [_row()], run_id=run, seen_at=seen, state={"cursor": "c1"})
     snapshot = {t: db.con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in
                 ("models", "model_dtypes", "model_versions", "model_stats")}  # fmt: skip
-    again = store.store_listing_page(db, [_row()], run_id=run, seen_at=seen, state={"cursor": "c1"})
+    again = listing_store.store_listing_page(db, [_row()], run_id=run, seen_at=seen, state={"cursor": "c1"})
     assert (first.new, first.updated, again.new, again.updated) == (1, 0, 0, 0)
     for table, rows in snapshot.items():
         assert db.con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows
@@ -76,8 +76,8 @@ def test_same_page_twice_changes_nothing(db) -> None:
 
 def test_new_sha_is_history_and_keeps_first_seen(db) -> None:
     run = store.start_run(db, mode="incremental", endpoint="e", version="t")
-    store.store_listing_page(db, [_row()], run_id=run, seen_at=datetime(2026, 1, 1))
-    result = store.store_listing_page(
+    listing_store.store_listing_page(db, [_row()], run_id=run, seen_at=datetime(2026, 1, 1))
+    result = listing_store.store_listing_page(
         db,
         [_row(sha=SHA2, hub_parameters={"F8_E4M3": 100}, downloads=9)],
         run_id=run,
@@ -98,33 +98,33 @@ def test_new_sha_is_history_and_keeps_first_seen(db) -> None:
 
 def test_header_figures_survive_a_listing_of_the_same_sha_only(db) -> None:
     run = store.start_run(db, mode="full", endpoint="e", version="t")
-    store.store_listing_page(db, [_row()], run_id=run, seen_at=datetime(2026, 1, 1))
+    listing_store.store_listing_page(db, [_row()], run_id=run, seen_at=datetime(2026, 1, 1))
     exact = {"model_id": "org/model", "sha": SHA1, "weights_source": "header", "dominant_dtype": "BF16",
              "quant_method": "none", "effective_params": 103, "weight_bytes": 212, "overhead_bytes": 0,
              "file_bytes": 300, "bits_per_param": 212 * 8 / 103, "flags": [], "header_parameters": {"BF16": 100, "F32": 3}}  # fmt: skip
     files = [{"model_id": "org/model", "sha": SHA1, "path": "model.safetensors", "component": "",
               "size_bytes": 300, "header_bytes": 80, "tensor_count": 2, "metadata_format": "pt"}]  # fmt: skip
     store.store_headers(db, [exact], files, [])
-    store.store_listing_page(db, [_row()], run_id=run, seen_at=datetime(2026, 1, 2))
+    listing_store.store_listing_page(db, [_row()], run_id=run, seen_at=datetime(2026, 1, 2))
     assert db.con.execute("SELECT weights_source, file_bytes, deep_sha FROM models").fetchone() == (
         "header",
         300,
         SHA1,
     )
-    store.store_listing_page(db, [_row(sha=SHA2)], run_id=run, seen_at=datetime(2026, 1, 3))
+    listing_store.store_listing_page(db, [_row(sha=SHA2)], run_id=run, seen_at=datetime(2026, 1, 3))
     assert db.con.execute("SELECT weights_source, deep_sha FROM models").fetchone() == ("hub", SHA1)
     assert _count(db, "safetensors_files") == 1
 
 
 def test_mark_deleted_only_models_not_seen_since_walk_start(db) -> None:
     run = store.start_run(db, mode="full", endpoint="e", version="t")
-    store.store_listing_page(db, [_row(model_id="a/old")], run_id=run, seen_at=datetime(2026, 1, 1))
-    store.store_listing_page(db, [_row(model_id="a/kept")], run_id=run, seen_at=datetime(2026, 1, 5))
+    listing_store.store_listing_page(db, [_row(model_id="a/old")], run_id=run, seen_at=datetime(2026, 1, 1))
+    listing_store.store_listing_page(db, [_row(model_id="a/kept")], run_id=run, seen_at=datetime(2026, 1, 5))
     assert store.mark_deleted(db, run_id=run, walk_started_at=datetime(2026, 1, 3)) == 1
     assert db.con.execute("SELECT model_id FROM models WHERE deleted_at IS NOT NULL").fetchall() == [
         ("a/old",)
     ]
-    store.store_listing_page(db, [_row(model_id="a/old")], run_id=run, seen_at=datetime(2026, 1, 6))
+    listing_store.store_listing_page(db, [_row(model_id="a/old")], run_id=run, seen_at=datetime(2026, 1, 6))
     assert db.con.execute("SELECT count(*) FROM models WHERE deleted_at IS NOT NULL").fetchone() == (0,)
 
 
@@ -152,7 +152,7 @@ def test_history_tables_keep_their_natural_keys_unique(db) -> None:
 
     run = store.start_run(db, mode="full", endpoint="e", version="t")
     for day, sha, downloads in ((1, SHA1, 5), (1, SHA1, 5), (2, SHA1, 6), (2, SHA2, 7), (3, SHA2, 7)):
-        store.store_listing_page(
+        listing_store.store_listing_page(
             db, [_row(sha=sha, downloads=downloads), _row(sha=sha, downloads=downloads)],
             run_id=run, seen_at=datetime(2026, 1, day),
         )  # fmt: skip

@@ -63,6 +63,16 @@ def _models(path: Path) -> dict[str, str]:
         con.close()
 
 
+def _committed(path: Path) -> set[str]:
+    """Models stored in `models` or committed to `listing_stage` (staged with their cursor)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        sql = "SELECT model_id FROM models UNION SELECT model_id FROM listing_stage"
+        return {m for (m,) in con.execute(sql).fetchall()}
+    finally:
+        con.close()
+
+
 def _truth(hub: RunningHub) -> dict[str, str]:
     return {m: hub.catalog.truth(m)["sha"] for m in hub.catalog.ids()}
 
@@ -125,13 +135,17 @@ def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, t
     child.proc.kill()
     child.proc.wait(timeout=30)
     assert child.proc.returncode == -signal.SIGKILL
-    killed = _models(db)
-    assert 800 <= len(killed) < 3000
+    merged, committed = _models(db), _committed(db)
+    assert 800 <= len(committed) < 3000 and set(merged) <= set(committed)
+    status = runner.invoke(app, ["status", "--db", str(db)])
+    staged = len(committed) - len(merged)
+    assert (f"staged: {staged} listing rows" in status.output) == (staged > 0), status.output
     resumed = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200")
     code, lines, err = resumed.finish()
     assert code == 0, err
-    assert f"full (resumed), {15 - len(killed) // 200} pages" in lines[-1]
-    assert f"({3000 - len(killed)} new, 0 updated, 0 deleted)" in lines[-1]
+    assert f"full (resumed), {15 - len(committed) // 200} pages" in lines[-1]
+    # the killed run's staged pages are merged by the resumed run, which counts them as new
+    assert f"({3000 - len(merged)} new, 0 updated, 0 deleted)" in lines[-1]
     assert _models(db) == _truth(hub)
     con = duckdb.connect(str(db), read_only=True)
     try:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from crawler.deep import run_deep
 from crawler.hub import make_client
 from crawler.listing import EXPAND, normalize
-from db import store
+from db import listing_store, store
 from db.connection import open_database, utcnow
 from fakehub.pytest_plugin import FIXTURES_HUB
 from hubcensus.cli import app
@@ -88,7 +88,7 @@ def test_explain_reads_the_database_without_touching_the_network(fakehub_server,
     path = tmp_path / "census.duckdb"
     with open_database(path) as db:
         run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
-        store.store_listing_page(db, [normalize(item)], run_id=run, seen_at=utcnow())
+        listing_store.store_listing_page(db, [normalize(item)], run_id=run, seen_at=utcnow())
         assert run_deep(db, client, run_id=run).stored == 1
     result = _explain(
         "sentence-transformers/all-MiniLM-L6-v2", "--db", str(path), "--endpoint", NOWHERE, "--json"
@@ -112,7 +112,7 @@ def test_listing_only_model_says_it_is_an_estimate(tmp_path: Path) -> None:
         run = store.start_run(db, mode="full", endpoint=NOWHERE, version="test")
         row = normalize({"id": "org/m", "sha": "a" * 40, "safetensors": {"parameters": {"BF16": 12_000_000_000},
                          "total": 12_000_000_000}})  # fmt: skip
-        store.store_listing_page(db, [row], run_id=run, seen_at=utcnow())
+        listing_store.store_listing_page(db, [row], run_id=run, seen_at=utcnow())
     text = _explain("org/m", "--db", str(path), "--endpoint", NOWHERE).output
     assert "estimated from the Hub's listing" in text
     assert "12,000,000,000 elements x 2 bytes" in text

@@ -1,0 +1,191 @@
+"""Listing rows into `models` and its history: staged with their cursor, merged in batches.
+
+A crawl commits every page to `listing_stage` in the same transaction as its
+cursor (constant cost, whatever the size of the database), and merges what is
+staged into `models`, `model_versions`, `model_stats` and `model_dtypes` every
+so many rows and when the walk ends. A merge joins the batch against the whole
+table once, so its cost is paid per batch, not per page. Rows left staged by a
+killed run are merged by the next one: nothing committed is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from db.arrow import DTYPE_COLUMNS, stage_models
+from db.connection import Database
+from db.schema import ESTIMATE_COLUMNS, LISTING_COLUMNS
+from db.store import put_state
+
+MODEL_COLUMNS = (*LISTING_COLUMNS, *ESTIMATE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What one merge of staged listing rows changed."""
+
+    seen: int
+    new: int
+    updated: int
+
+
+def stage_listing_page(
+    db: Database,
+    rows: list[Mapping[str, Any]],
+    *,
+    run_id: int,
+    seen_at: datetime,
+    state: Mapping[str, str] | None = None,
+) -> int:
+    """Stage one listing page (and the crawl state that follows it) in one transaction; return its models.
+
+    `rows` carry the LISTING_COLUMNS and ESTIMATE_COLUMNS of `models` plus
+    `hub_parameters` ({dtype: storage elements}), as `crawler.listing.normalize` makes them.
+    """
+    unique = list({row["model_id"]: row for row in rows}.values())
+    page, page_dtypes = stage_models(unique, MODEL_COLUMNS, "hub")
+    cols = ", ".join((*MODEL_COLUMNS, "hub_parameters"))
+    con = db.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("page_models", page)
+        con.register("page_dtypes", page_dtypes)
+        (seq,) = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM listing_stage").fetchone()
+        con.execute(
+            f"INSERT INTO listing_stage (seq, run_id, seen_at, {cols}) SELECT ?, ?, ?, {cols} FROM page_models",
+            [seq, run_id, seen_at],
+        )
+        con.execute(
+            f"INSERT INTO listing_stage_dtypes (seq, {', '.join(DTYPE_COLUMNS)}) "
+            f"SELECT ?, {', '.join(DTYPE_COLUMNS)} FROM page_dtypes",
+            [seq],
+        )
+        if state:
+            put_state(con, state)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("page_models")
+        con.unregister("page_dtypes")
+    return len(unique)
+
+
+def staged_rows(db: Database) -> int:
+    """Listing rows staged and not yet merged."""
+    return int(db.con.execute("SELECT count(*) FROM listing_stage").fetchone()[0])
+
+
+_BATCH = """
+CREATE OR REPLACE TEMP TABLE merge_batch AS
+SELECT s.*,
+       m.model_id IS NULL AS is_new,
+       m.model_id IS NOT NULL AND m.sha IS DISTINCT FROM s.sha AS is_updated,
+       m.model_id IS NULL OR m.downloads IS DISTINCT FROM s.downloads OR m.likes IS DISTINCT FROM s.likes
+           OR m.downloads_all_time IS DISTINCT FROM s.downloads_all_time AS stats_changed
+FROM (SELECT * FROM listing_stage QUALIFY row_number() OVER (PARTITION BY model_id ORDER BY seq DESC) = 1) s
+LEFT JOIN models m ON m.model_id = s.model_id
+"""
+"""The newest staged row of each model, with what it changes (the one join against `models` for counts)."""
+
+
+def merge_staged(db: Database) -> MergeResult:
+    """Merge everything staged into `models` and the history tables, in one transaction.
+
+    Idempotent: merging a row `models` already holds changes nothing. A new sha
+    becomes a `model_versions` row (every sha staged, not only the newest); changed
+    popularity becomes one `model_stats` snapshot per model and observation time
+    (the last value wins); the Hub's per-dtype counts replace the model's 'hub'
+    `model_dtypes` rows.
+    """
+    con = db.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_BATCH)
+        seen, new, updated = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_updated) FROM merge_batch"
+        ).fetchone()
+        if seen:
+            _merge_history(con)
+            _merge_models(con)
+        con.execute("DELETE FROM listing_stage")
+        con.execute("DELETE FROM listing_stage_dtypes")
+        con.execute("DROP TABLE merge_batch")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return MergeResult(seen=int(seen), new=int(new), updated=int(updated))
+
+
+def _merge_history(con: Any) -> None:
+    con.execute(
+        """
+        DELETE FROM model_stats WHERE (model_id, observed_at) IN
+            (SELECT model_id, seen_at FROM merge_batch WHERE stats_changed)
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO model_stats (model_id, observed_at, run_id, downloads, downloads_all_time, likes)
+        SELECT model_id, seen_at, run_id, downloads, downloads_all_time, likes FROM merge_batch WHERE stats_changed
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO model_versions (model_id, sha, last_modified, first_seen, run_id, hub_total_params,
+                                    hub_parameters, dominant_dtype, quant_method, effective_params, weight_bytes)
+        SELECT model_id, sha, last_modified, seen_at, run_id, hub_total_params, hub_parameters::JSON,
+               dominant_dtype, quant_method, effective_params, weight_bytes
+        FROM listing_stage s
+        WHERE sha IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.model_id = s.model_id AND v.sha = s.sha)
+        QUALIFY row_number() OVER (PARTITION BY model_id, sha ORDER BY seq) = 1
+        """
+    )
+    con.execute(
+        "DELETE FROM model_dtypes WHERE source = 'hub' AND model_id IN (SELECT model_id FROM merge_batch)"
+    )
+    con.execute(
+        f"""
+        INSERT INTO model_dtypes ({", ".join(DTYPE_COLUMNS)})
+        SELECT {", ".join(f"d.{c}" for c in DTYPE_COLUMNS)}
+        FROM listing_stage_dtypes d JOIN merge_batch b ON b.model_id = d.model_id AND b.seq = d.seq
+        """
+    )
+
+
+def _merge_models(con: Any) -> None:
+    listing_set = ", ".join(f"{c} = s.{c}" for c in LISTING_COLUMNS[1:])
+    estimate_set = ", ".join(
+        f"{c} = CASE WHEN models.deep_sha IS NOT DISTINCT FROM s.sha THEN models.{c} ELSE s.{c} END"
+        for c in ESTIMATE_COLUMNS
+    )
+    cols = ", ".join(MODEL_COLUMNS)
+    values = ", ".join(f"s.{c}" for c in MODEL_COLUMNS)
+    con.execute(
+        f"""
+        MERGE INTO models USING merge_batch s ON models.model_id = s.model_id
+        WHEN MATCHED THEN UPDATE SET {listing_set}, {estimate_set},
+            last_seen = s.seen_at, last_run_id = s.run_id, deleted_at = NULL
+        WHEN NOT MATCHED THEN INSERT ({cols}, first_seen, last_seen, last_run_id)
+            VALUES ({values}, s.seen_at, s.seen_at, s.run_id)
+        """
+    )
+
+
+def store_listing_page(
+    db: Database,
+    rows: list[Mapping[str, Any]],
+    *,
+    run_id: int,
+    seen_at: datetime,
+    state: Mapping[str, str] | None = None,
+) -> MergeResult:
+    """Stage one page and merge at once (with anything else staged): for single models and tests."""
+    stage_listing_page(db, rows, run_id=run_id, seen_at=seen_at, state=state)
+    return merge_staged(db)
