@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from crawler.hub import CrawlInterrupted, HubClient, HubError, Page, version
 from crawler.listing import EXPAND, normalize, parse_hub_date
 from crawler.prefetch import Fetched, fetch_rounds, prefetch
+from crawler.summary import CrawlSummary
 from db import listing_store, store
 from db.connection import Database, utcnow
 
@@ -51,53 +52,6 @@ class CrawlOptions:
     """DuckDB's memory_limit for the crawl (None: DuckDB's default, 80% of RAM). It caps the buffer
     cache, which otherwise keeps every block it read: a 2M-model walk peaked at 1.1 GB uncapped,
     650 MB at 400 MB."""
-
-
-@dataclass
-class CrawlSummary:
-    """What a crawl did (mirrors its `crawl_runs` row)."""
-
-    run_id: int
-    mode: str
-    endpoint: str
-    status: str = "running"
-    resumed: bool = False
-    pages: int = 0
-    models_seen: int = 0
-    models_new: int = 0
-    models_updated: int = 0
-    models_deleted: int = 0
-    headers_fetched: int = 0
-    gated_skipped: int = 0
-    requests_api: int = 0
-    requests_resolvers: int = 0
-    rate_limited: int = 0
-    retries: int = 0
-    errors: int = 0
-    watermark: datetime | None = None
-    message: str | None = None
-    elapsed: float = 0.0
-    complete: bool = False
-
-    def counters(self) -> dict[str, Any]:
-        """The `crawl_runs` columns of this summary."""
-        keys = (*store.RUN_COUNTERS, "watermark")
-        return {k: v for k, v in asdict(self).items() if k in keys}
-
-    def line(self) -> str:
-        """The one-line summary a CLI prints last."""
-        mode = f"{self.mode}{' (resumed)' if self.resumed else ''}"
-        text = (
-            f"run {self.run_id} {self.status}: {mode}, {self.pages} pages, {self.models_seen} models seen "
-            f"({self.models_new} new, {self.models_updated} updated, {self.models_deleted} deleted), "
-            f"{self.requests_api} API requests, {self.rate_limited} rate-limited, {self.retries} retries, "
-            f"{self.errors} errors in {self.elapsed:.1f}s"
-        )
-        if self.headers_fetched or self.requests_resolvers:
-            text += f"; deep pass: {self.headers_fetched} models' headers, {self.requests_resolvers} resolver requests"
-        if self.gated_skipped:
-            text += f"; {self.gated_skipped} gated models skipped (no token)"
-        return f"{text}: {self.message}" if self.message else text
 
 
 ProgressHook = Callable[[CrawlSummary], None]
@@ -387,18 +341,27 @@ def crawl(
     except CrawlInterrupted:
         summary.status = "interrupted"
         summary.message = "stopped by a signal; a full walk resumes from its checkpoint"
-        walk.merge()
     except HubError as exc:
         summary.status = "failed"
         summary.message = f"{exc.target}: {exc}"
-        walk.merge()
     except BaseException as exc:
         summary.status = "failed"
         summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         _close(db, summary, client, started)
         raise
+    if summary.status != "ok":
+        _merge_before_leaving(walk)
     _close(db, summary, client, started)
     return summary
+
+
+def _merge_before_leaving(walk: _Walk) -> None:
+    """Merge what an ended walk staged; if even that fails, the rows stay staged for the next run."""
+    try:
+        walk.merge()
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        walk.summary.message = f"{walk.summary.message}; staged rows left for the next run ({reason})"
 
 
 def _close(db: Database, summary: CrawlSummary, client: HubClient, started: float) -> None:

@@ -16,7 +16,8 @@ import pytest
 from crawler.hub import HubClient, HubError, make_client
 from crawler.listing import parse_hub_date
 from crawler.pacing import Pacer, RetryPolicy
-from crawler.run import CrawlOptions, CrawlSummary, crawl
+from crawler.run import CrawlOptions, crawl
+from crawler.summary import CrawlSummary
 from db import store
 from db.connection import open_database
 from fakehub.app import RunningHub

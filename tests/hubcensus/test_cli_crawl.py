@@ -192,6 +192,9 @@ def test_concurrent_run_is_refused_and_first_unharmed_then_sigterm(fakehub_serve
     try:
         assert con.execute("SELECT status FROM crawl_runs WHERE run_id = 2").fetchone() == ("interrupted",)
         assert con.execute("SELECT count(*) FROM crawl_state WHERE key = 'full.cursor'").fetchone() == (1,)
+        # a graceful stop merges what it staged: the pages it walked are in models, nothing is left staged
+        assert con.execute("SELECT count(*) FROM listing_stage").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM models WHERE last_run_id = 2").fetchone()[0] >= 200
     finally:
         con.close()
 
