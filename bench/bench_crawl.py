@@ -8,7 +8,10 @@ in this process. Printed: list requests used vs the floor ceil(N/1000), wall tim
 vs the quota floor (requests x window / quota) and vs the latency floor
 (requests x latency), rows/s stored, 429s, and the crawler's peak RSS.
 Targets: requests within 1% of the floor, wall within 1.2x of the quota floor
-(1.5x of the latency floor without a quota), peak RSS under 1 GB.
+(1.5x of the latency floor without a quota), peak RSS under 1 GB. `--probe N`
+also times N pages fetched without storing (what the server alone allows);
+`--then-epoch K` then runs two incremental crawls against the catalog K days
+later (a day's changes cost requests in proportion to them; an unchanged Hub, one).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from db.connection import open_database
 
 
 def start_fakehub(
-    models: int, seed: int, latency_ms: float, quota: int | None, window: int
+    models: int, seed: int, latency_ms: float, quota: int | None, window: int, epoch: int = 0
 ) -> tuple[subprocess.Popen, str]:
     """`python -m fakehub serve ...` in a subprocess; returns it and its URL."""
     cmd = [
@@ -46,6 +49,8 @@ def start_fakehub(
         str(models),
         "--seed",
         str(seed),
+        "--epoch",
+        str(epoch),
     ]
     if latency_ms:
         cmd += ["--latency-ms", f"{latency_ms:g}"]
@@ -87,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit-mb", type=int, default=CrawlOptions().memory_limit_mb,
                         help="DuckDB memory_limit of the crawl in MB (0: DuckDB's default)")  # fmt: skip
     parser.add_argument("--db", type=Path, default=None, help="DuckDB file [default: a temporary file]")
+    parser.add_argument("--then-epoch", type=int, default=0, metavar="K",
+                        help="after the full walk, serve the catalog K days later and run two incremental "
+                        "crawls (a day's changes, then an unchanged Hub)")  # fmt: skip
     parser.add_argument("--probe", type=int, default=0, metavar="PAGES",
                         help="first time PAGES list requests without storing (no quota only): the server-bound floor")  # fmt: skip
     args = parser.parse_args(argv)
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
           f"quota {args.quota or 'none'}/{args.window}s", flush=True)  # fmt: skip
     proc, url = start_fakehub(args.models, args.seed, args.latency_ms, args.quota, args.window)
     tmp = tempfile.TemporaryDirectory()
+    incremental: list[str] = []
     db_path = args.db or Path(tmp.name) / "bench.duckdb"
     try:
         probe_s = probe(url, args.probe) if args.probe and not args.quota else None
@@ -117,6 +126,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             wall = time.monotonic() - started
             stored = db.con.execute("SELECT count(*) FROM models").fetchone()[0]
+            if args.then_epoch:
+                proc.terminate()
+                proc.wait(timeout=30)
+                proc, url = start_fakehub(
+                    args.models, args.seed, args.latency_ms, args.quota, args.window, args.then_epoch
+                )
+                for _ in range(2):
+                    client = make_client(url, None)
+                    began = time.monotonic()
+                    later = crawl(db, client, CrawlOptions(memory_limit_mb=args.memory_limit_mb or None))
+                    incremental.append(f"incremental, epoch {args.then_epoch}  {later.requests_api} list requests, "
+                                       f"{time.monotonic() - began:.1f}s: {later.line()}")  # fmt: skip
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -132,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quota:
         q_floor = used * args.window / args.quota
         print(f"wall time              {wall:.1f}s vs quota floor {q_floor:.1f}s ({wall / q_floor:.2f}x)")
-    print(f"wall vs latency floor  {wall:.1f}s vs {lat_floor:.1f}s ({wall / max(lat_floor, 1e-9):.2f}x)")
+    if lat_floor:
+        print(f"wall vs latency floor  {wall:.1f}s vs {lat_floor:.1f}s ({wall / lat_floor:.2f}x)")
     if probe_s is not None:
         fetch_floor = used * probe_s
         print(f"wall vs fetch-only     {wall:.1f}s vs {fetch_floor:.1f}s ({wall / fetch_floor:.2f}x; "
@@ -142,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         f"429s                   {summary.rate_limited}, retries {summary.retries}, errors {summary.errors}"
     )
     print(f"peak RSS (crawler)     {rss_mb:,.0f} MB")
+    for line in incremental:
+        print(line)
     return 0 if summary.status == "ok" else 1
 
 
