@@ -16,7 +16,7 @@ failure after retries is recorded and retried next run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,8 @@ from db.connection import Database, utcnow
 
 DEFAULT_WORKERS = 8
 BATCH = 100
+CHUNK = 2000
+"""Candidates read from the database at a time."""
 
 
 @dataclass(frozen=True)
@@ -90,33 +92,63 @@ def gated_pending(db: Database, selection: Selection) -> int:
     return int(db.con.execute(sql).fetchone()[0])
 
 
-def pending(db: Database, selection: Selection, *, gated: bool = True) -> list[Candidate]:
-    """The models the selection asks for, most downloaded first (without gated ones unless `gated`)."""
+def pending(
+    db: Database, selection: Selection, *, gated: bool = True, chunk: int = CHUNK
+) -> tuple[int, Iterator[Candidate]]:
+    """How many models the selection asks for, and those models, most downloaded first.
+
+    The order is fixed once in a temp table of keys; the candidates themselves are
+    read `chunk` at a time, so a whole-Hub selection never sits in memory (or in
+    DuckDB's memory limit) at once. Without `gated`, gated models are left out.
+    """
     if selection.mode == "none":
-        return []
+        return 0, iter(())
     where = _selected(selection) + ("" if gated else " AND m.gated IS NULL")
-    limit = f"LIMIT {int(selection.top)}" if selection.mode == "top" else ""
-    rows = db.con.execute(
+    top = f"QUALIFY n <= {int(selection.top)}" if selection.mode == "top" else ""
+    con = db.con
+    con.execute(
         f"""
-        SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params,
-               (SELECT map_from_entries(list((d.dtype, d.parameters)))
-                  FROM model_dtypes d WHERE d.model_id = m.model_id AND d.source = 'hub') AS hub_parameters
-        FROM models m
-        WHERE {where}
-        ORDER BY m.downloads DESC NULLS LAST, m.model_id
-        {limit}
+        CREATE OR REPLACE TEMP TABLE deep_todo AS
+        SELECT row_number() OVER (ORDER BY m.downloads DESC NULLS LAST, m.model_id) AS n, m.model_id
+        FROM models m WHERE {where} {top} ORDER BY n
         """
-    ).fetchall()
-    return [
-        Candidate(
-            model_id=model_id,
-            sha=sha,
-            weight_files=list(files),
-            config=json.loads(config) if config else None,
-            hub={"total": total, "parameters": dict(params or {})} if total is not None or params else None,
-        )
-        for model_id, sha, files, config, total, params in rows
-    ]
+    )
+    (count,) = con.execute("SELECT count(*) FROM deep_todo").fetchone()
+    return int(count), _candidates(db, int(count), chunk)
+
+
+def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
+    con = db.con
+    try:
+        for first in range(1, count + 1, chunk):
+            bounds = [first, first + chunk - 1]
+            rows = con.execute(
+                """
+                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters
+                FROM deep_todo t JOIN models m ON m.model_id = t.model_id
+                LEFT JOIN (
+                    SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
+                    FROM model_dtypes
+                    WHERE source = 'hub' AND model_id IN (SELECT model_id FROM deep_todo WHERE n BETWEEN ? AND ?)
+                    GROUP BY model_id
+                ) h ON h.model_id = m.model_id
+                WHERE t.n BETWEEN ? AND ?
+                ORDER BY t.n
+                """,
+                bounds + bounds,
+            ).fetchall()
+            for model_id, sha, files, config, total, params in rows:
+                yield Candidate(
+                    model_id=model_id,
+                    sha=sha,
+                    weight_files=list(files),
+                    config=json.loads(config) if config else None,
+                    hub={"total": total, "parameters": dict(params or {})}
+                    if total is not None or params
+                    else None,
+                )
+    finally:
+        con.execute("DROP TABLE IF EXISTS deep_todo")
 
 
 def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:
@@ -208,8 +240,8 @@ def run_deep(
     """Read, account and store the headers the selection asks for; failures are recorded, not fatal."""
     chosen = parse_selection(selection) if isinstance(selection, str) else selection
     authenticated = getattr(client, "authenticated", True)
-    candidates = pending(db, chosen, gated=authenticated)
-    summary = DeepSummary(models=len(candidates))
+    count, candidates = pending(db, chosen, gated=authenticated)
+    summary = DeepSummary(models=count)
     if not authenticated:
         summary.gated_skipped = gated_pending(db, chosen)
     batch: list[tuple[Candidate, RepoHeaders, ModelWeights]] = []
@@ -227,7 +259,7 @@ def run_deep(
 
 
 def _fetch_all(
-    client: Any, candidates: list[Candidate], workers: int
+    client: Any, candidates: Iterable[Candidate], workers: int
 ) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights] | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory)."""
     todo = iter(candidates)

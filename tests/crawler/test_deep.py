@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crawler.deep import Candidate, Selection, parse_selection, read_model, run_deep
+from crawler.deep import Candidate, Selection, parse_selection, pending, read_model, run_deep
 from crawler.headers import read_repo_headers
 from crawler.hub import HubError, make_client
 from db import listing_store, store
@@ -236,3 +236,29 @@ def test_storage_counts_agree_with_huggingface_hub_on_the_same_files(fakehub_ser
         )
         root = weights.components[""]
         assert root.storage_parameters == theirs, truth["id"]
+
+
+def test_pending_streams_in_chunks_most_downloaded_first(fakehub_server, tmp_path: Path) -> None:
+    hub = fakehub_server(synthetic=120, seed=SEED)
+    truths = _readable(hub.catalog)
+    db = open_database(tmp_path / "pending.duckdb")
+    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
+    listing_store.store_listing_page(db, _listing_rows(truths), run_id=run, seen_at=datetime(2026, 11, 1))
+    by_downloads = [t["id"] for t in reversed(truths)]  # _listing_rows gives downloads = position
+
+    count, whole = pending(db, Selection("changed"), chunk=1000)
+    assert (count, [c.model_id for c in whole]) == (len(truths), by_downloads)
+    count, chunked = pending(db, Selection("changed"), chunk=7)
+    first = next(chunked)
+    assert (first.model_id, first.sha, first.weight_files) == (
+        truths[-1]["id"],
+        truths[-1]["sha"],
+        _files(truths[-1]),
+    )
+    assert [first.model_id, *(c.model_id for c in chunked)] == by_downloads
+    assert db.con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'deep_todo'"
+    ).fetchone() == (0,)
+    count, top = pending(db, Selection("top", 5), chunk=2)
+    assert (count, [c.model_id for c in top]) == (5, by_downloads[:5])
+    db.close()
