@@ -15,6 +15,7 @@ failure after retries is recorded and retried next run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -148,7 +149,8 @@ def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
                     else None,
                 )
     finally:
-        con.execute("DROP TABLE IF EXISTS deep_todo")
+        with contextlib.suppress(Exception):  # an abandoned walk may be closed after its database
+            con.execute("DROP TABLE IF EXISTS deep_todo")
 
 
 def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:

@@ -55,7 +55,8 @@ class Reporter:
     def page(self, s: CrawlSummary) -> None:
         """Progress after one stored page."""
         text = (
-            f"{s.mode} page {s.pages}: {s.models_seen} models ({s.models_new} new, {s.models_updated} updated), "
+            f"{s.mode} page {s.pages}: {s.models_seen} models seen (merged: {s.models_new} new, "
+            f"{s.models_updated} updated), "
             f"{s.requests_api} requests, {s.retries} retries, {s.rate_limited} rate-limited, {s.errors} errors"
         )
         if self._progress is not None and self._task is not None:
