@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -33,7 +34,11 @@ from db import listing_store, store
 from db.connection import Database, utcnow
 
 DEFAULT_WORKERS = 8
-BATCH = 100
+BATCH = 1000
+"""Models whose figures are stored in one transaction. Each store joins whole tables, so its cost
+hardly depends on its size: with 2M models and 3.3M files, 0.9 s for 100 models, 1.3 s for 1,000."""
+FLUSH_SECONDS = 30.0
+"""...and stored at least this often, so a killed pass loses at most this much reading."""
 CHUNK = 2000
 """Candidates read from the database at a time."""
 
@@ -246,17 +251,21 @@ def run_deep(
     summary = DeepSummary(models=count)
     if not authenticated:
         summary.gated_skipped = gated_pending(db, chosen)
-    batch: list[tuple[Candidate, RepoHeaders, ModelWeights]] = []
-    for candidate, outcome in _fetch_all(client, candidates, workers):
-        if isinstance(outcome, tuple):
-            batch.append((candidate, *outcome))
-            if len(batch) >= BATCH:
-                _store(db, batch, summary)
-        else:
-            _record_failure(db, run_id, candidate, outcome, summary)
-        if on_model is not None:
-            on_model(summary)
-    _store(db, batch, summary)
+    read = _ReadRows()
+    try:
+        for candidate, outcome in _fetch_all(client, candidates, workers):
+            if isinstance(outcome, tuple):
+                read.add(candidate, *outcome)
+                if read.due():
+                    read.store(db, summary)
+            else:
+                _record_failure(db, run_id, candidate, outcome, summary)
+            if on_model is not None:
+                on_model(summary)
+    except CrawlInterrupted:
+        read.store(db, summary)  # what was read before the stop is kept
+        raise
+    read.store(db, summary)
     return summary
 
 
@@ -290,20 +299,30 @@ def _fetch_all(
                 future.cancel()
 
 
-def _store(
-    db: Database, batch: list[tuple[Candidate, RepoHeaders, ModelWeights]], summary: DeepSummary
-) -> None:
-    if not batch:
-        return
-    models, files, dtypes = [], [], []
-    for candidate, headers, weights in batch:
-        model, file_rows, dtype_rows = model_rows(candidate, headers, weights)
-        models.append(model)
-        files.extend(file_rows)
-        dtypes.extend(dtype_rows)
-    store.store_headers(db, models, files, dtypes)
-    summary.stored += len(batch)
-    batch.clear()
+@dataclass
+class _ReadRows:
+    """Rows of models read and not yet stored (only the rows: the parsed headers are let go)."""
+
+    models: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    dtypes: list[dict[str, Any]] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+    def add(self, candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> None:
+        model, files, dtypes = model_rows(candidate, headers, weights)
+        self.models.append(model)
+        self.files.extend(files)
+        self.dtypes.extend(dtypes)
+
+    def due(self) -> bool:
+        return len(self.models) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
+
+    def store(self, db: Database, summary: DeepSummary) -> None:
+        if self.models:
+            store.store_headers(db, self.models, self.files, self.dtypes)
+            summary.stored += len(self.models)
+        self.models, self.files, self.dtypes = [], [], []
+        self.since = time.monotonic()
 
 
 PERMANENT_STATUSES = frozenset({401, 403, 404})
