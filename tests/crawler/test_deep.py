@@ -10,7 +10,7 @@ import pytest
 
 from crawler.deep import Candidate, Selection, parse_selection, pending, read_model, run_deep
 from crawler.headers import read_repo_headers
-from crawler.hub import HubError, make_client
+from crawler.hub import CrawlInterrupted, HubError, make_client
 from db import listing_store, store
 from db.connection import open_database
 from fakehub.pytest_plugin import FIXTURES_HUB
@@ -261,4 +261,29 @@ def test_pending_streams_in_chunks_most_downloaded_first(fakehub_server, tmp_pat
     ).fetchone() == (0,)
     count, top = pending(db, Selection("top", 5), chunk=2)
     assert (count, [c.model_id for c in top]) == (5, by_downloads[:5])
+    db.close()
+
+
+def test_a_stopped_pass_keeps_what_it_read(fakehub_server, tmp_path: Path) -> None:
+    hub = fakehub_server(synthetic=200, seed=SEED)
+    truths = _readable(hub.catalog)
+    db = open_database(tmp_path / "stopped.duckdb")
+    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
+    listing_store.store_listing_page(db, _listing_rows(truths), run_id=run, seen_at=datetime(2026, 11, 1))
+    client = make_client(hub.url, None)
+    read_before_stop: list[int] = []
+
+    def stop_after_ten(summary) -> None:  # type: ignore[no-untyped-def]
+        if summary.unreadable + summary.failed == 0 and not client.stop.is_set():
+            read_before_stop.append(1)
+            if len(read_before_stop) == 10:
+                client.stop.set()
+
+    with pytest.raises(CrawlInterrupted):
+        run_deep(db, client, run_id=run, selection="changed", workers=2, on_model=stop_after_ten)
+
+    exact = db.con.execute("SELECT count(*) FROM models WHERE weights_source = 'header'").fetchone()[0]
+    assert 10 <= exact < len(truths)  # nothing stored before the stop (batch of 1,000), all of it after
+    files = db.con.execute("SELECT count(DISTINCT model_id) FROM safetensors_files").fetchone()[0]
+    assert files == exact
     db.close()
