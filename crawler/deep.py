@@ -82,6 +82,8 @@ class DeepSummary:
     failed: int = 0
     gated_skipped: int = 0
     """Gated models not tried because the client has no token (they stay pending)."""
+    left: int = 0
+    """Models not tried because the time budget ran out (the next run reads them first)."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -243,8 +245,13 @@ def run_deep(
     selection: str | Selection = "changed",
     workers: int = DEFAULT_WORKERS,
     on_model: Callable[[DeepSummary], None] | None = None,
+    minutes: float | None = None,
 ) -> DeepSummary:
-    """Read, account and store the headers the selection asks for; failures are recorded, not fatal."""
+    """Read, account and store the headers the selection asks for; failures are recorded, not fatal.
+
+    With `minutes`, no read starts after that long: the rest stay pending, most downloaded first.
+    """
+    deadline = None if minutes is None else time.monotonic() + minutes * 60
     chosen = parse_selection(selection) if isinstance(selection, str) else selection
     authenticated = getattr(client, "authenticated", True)
     count, candidates = pending(db, chosen, gated=authenticated)
@@ -253,7 +260,7 @@ def run_deep(
         summary.gated_skipped = gated_pending(db, chosen)
     read = _ReadRows()
     try:
-        for candidate, outcome in _fetch_all(client, candidates, workers):
+        for candidate, outcome in _fetch_all(client, candidates, workers, deadline):
             if isinstance(outcome, tuple):
                 read.add(candidate, *outcome)
                 if read.due():
@@ -266,19 +273,25 @@ def run_deep(
         read.store(db, summary)  # what was read before the stop is kept
         raise
     read.store(db, summary)
+    summary.left = summary.models - summary.stored - summary.unreadable - summary.failed
     return summary
 
 
 def _fetch_all(
-    client: Any, candidates: Iterable[Candidate], workers: int
+    client: Any, candidates: Iterable[Candidate], workers: int, deadline: float | None = None
 ) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights] | Exception]]:
-    """Results in completion order, with at most `2 * workers` reads in flight (bounded memory)."""
+    """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
+
+    After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
+    """
     todo = iter(candidates)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deep") as pool:
         running: dict[Future, Candidate] = {}
         try:
             while True:
                 while len(running) < 2 * workers:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
                     candidate = next(todo, None)
                     if candidate is None:
                         break

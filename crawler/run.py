@@ -42,6 +42,8 @@ class CrawlOptions:
     page_size: int = 1000
     overlap: timedelta = timedelta(minutes=10)
     deep: str = "none"
+    deep_minutes: float | None = None
+    """Time budget of the header pass; what it does not reach is read first by the next run."""
     page_rounds: int = 3
     """How many times a listing page that failed after all retries is tried again before the run fails."""
     batch_pages: int = 5
@@ -97,11 +99,14 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, selection: str) -> None:
+def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, options: CrawlOptions) -> None:
     """The header pass, `crawler.deep.run_deep` (imported only when asked for)."""
     from crawler.deep import run_deep
 
-    result = run_deep(db, client, run_id=summary.run_id, selection=selection)
+    result = run_deep(
+        db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes
+    )
+    summary.headers_left += result.left
     summary.headers_fetched += result.stored
     summary.gated_skipped += result.gated_skipped
     summary.errors += result.failed + result.unreadable
@@ -336,7 +341,7 @@ def crawl(
                 if deep is not None:
                     deep(db, client, summary)
                 else:
-                    _deep_default(db, client, summary, options.deep)
+                    _deep_default(db, client, summary, options)
         summary.status = "ok"
     except CrawlInterrupted:
         summary.status = "interrupted"

@@ -25,6 +25,7 @@ class CrawlSummary:
     models_deleted: int = 0
     headers_fetched: int = 0
     gated_skipped: int = 0
+    headers_left: int = 0
     requests_api: int = 0
     requests_resolvers: int = 0
     rate_limited: int = 0
@@ -51,6 +52,8 @@ class CrawlSummary:
         )
         if self.headers_fetched or self.requests_resolvers:
             text += f"; deep pass: {self.headers_fetched} models' headers, {self.requests_resolvers} resolver requests"
+        if self.headers_left:
+            text += f"; {self.headers_left} models' headers left for the next run (time budget)"
         if self.gated_skipped:
             text += f"; {self.gated_skipped} gated models skipped (no token)"
         return f"{text}: {self.message}" if self.message else text

@@ -13,6 +13,7 @@
 #   HUBCENSUS_REPORT_DIR  report directory                    [default: $HUBCENSUS_HOME/reports]
 #   HUBCENSUS_KEEP_LOGS   how many logs to keep               [default: 14]
 #   HUBCENSUS_BIN         the hubcensus executable            [default: hubcensus on PATH]
+#   HUBCENSUS_DEEP_MINUTES time budget of the header pass; the rest waits for the next run [default: 240]
 #   HUBCENSUS_CRAWL_ARGS  extra crawl arguments, e.g. "--full" [default: none]
 #   HF_TOKEN, HF_ENDPOINT as for `hubcensus crawl` (the token is never logged).
 # Exit status: that of the crawl (0 ok, 75 database busy, ...), else that of the report.
@@ -43,7 +44,7 @@ stamp() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 (
     echo "$(stamp) hubcensus-cron: crawl into $HUBCENSUS_DB"
     # shellcheck disable=SC2086 # HUBCENSUS_CRAWL_ARGS is a word list on purpose
-    "$bin" crawl ${HUBCENSUS_CRAWL_ARGS:-}
+    "$bin" crawl --deep-minutes "${HUBCENSUS_DEEP_MINUTES:-240}" ${HUBCENSUS_CRAWL_ARGS:-}
     crawl_rc=$?
     echo "$(stamp) hubcensus-cron: crawl exited $crawl_rc"
     if [ "$crawl_rc" -ne 0 ]; then

@@ -105,6 +105,7 @@ def run_crawl(
     page_size: int = 1000,
     timeout: float = 30.0,
     deep: str = "none",
+    deep_minutes: float | None = None,
     retries: int = 5,
     memory_limit_mb: int | None = 512,
     banner: str | None = None,
@@ -116,8 +117,9 @@ def run_crawl(
     from hubcensus.progress import Reporter
 
     options = CrawlOptions(
-        full=full, limit=limit, author=author, page_size=page_size, deep=deep, memory_limit_mb=memory_limit_mb or None
-    )
+        full=full, limit=limit, author=author, page_size=page_size, deep=deep, deep_minutes=deep_minutes,
+        memory_limit_mb=memory_limit_mb or None,
+    )  # fmt: skip
     with _database(db_path) as db, Reporter() as reporter:
         if banner:
             reporter.log(banner)
@@ -173,6 +175,15 @@ def crawl_command(
             "none | top:N (the N most downloaded of those changed would read).",
         ),
     ] = "changed",
+    deep_minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Time budget of the header pass in minutes; the models it does not reach are read "
+            "first by the next run (the cron wrapper uses 240). [default: no budget]",
+            show_default=False,
+        ),
+    ] = None,
     memory_limit: Annotated[
         int, typer.Option(min=0, help="DuckDB memory limit in MB while crawling (0: DuckDB's default, 80% of RAM).")
     ] = 512,
@@ -180,7 +191,8 @@ def crawl_command(
     conf = settings.load(db, endpoint, token_env)
     summary = run_crawl(
         conf.db_path, conf.endpoint, conf.token, full=full, limit=limit, author=author,
-        page_size=page_size, timeout=timeout, deep=deep, retries=retries, memory_limit_mb=memory_limit,
+        page_size=page_size, timeout=timeout, deep=deep, deep_minutes=deep_minutes,
+        retries=retries, memory_limit_mb=memory_limit,
     )  # fmt: skip
     _exit_for(summary)
 

@@ -287,3 +287,21 @@ def test_a_stopped_pass_keeps_what_it_read(fakehub_server, tmp_path: Path) -> No
     files = db.con.execute("SELECT count(DISTINCT model_id) FROM safetensors_files").fetchone()[0]
     assert files == exact
     db.close()
+
+
+def test_a_spent_time_budget_leaves_the_rest_for_the_next_run(fakehub_server, tmp_path: Path) -> None:
+    hub = fakehub_server(synthetic=80, seed=SEED)
+    truths = _readable(hub.catalog)
+    db = open_database(tmp_path / "budget.duckdb")
+    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
+    listing_store.store_listing_page(db, _listing_rows(truths), run_id=run, seen_at=datetime(2026, 11, 1))
+    client = make_client(hub.url, None)
+    before = hub.stats.snapshot()["requests"]
+
+    spent = run_deep(db, client, run_id=run, selection="changed", minutes=0)
+
+    assert (spent.models, spent.stored, spent.left) == (len(truths), 0, len(truths))
+    assert hub.stats.snapshot()["requests"] == before
+    later = run_deep(db, client, run_id=run, selection="changed", minutes=60)
+    assert (later.models, later.stored, later.left) == (len(truths), len(truths), 0)
+    db.close()

@@ -266,6 +266,19 @@ def test_deep_hook_runs_after_a_complete_listing_only(fakehub_server, db) -> Non
     assert calls == [(2, 200, True)]
 
 
+def test_the_default_deep_pass_reports_a_spent_budget_and_skipped_gated(fakehub_server, db) -> None:
+    hub = fakehub_server(synthetic=300, seed=6)
+    summary = crawl(db, _client(hub), CrawlOptions(deep="changed", deep_minutes=0))
+    waiting = db.con.execute(
+        "SELECT count(*) FILTER (WHERE gated IS NULL), count(*) FILTER (WHERE gated IS NOT NULL) FROM models "
+        "WHERE len(coalesce(weight_files, [])) > 0"
+    ).fetchone()
+    assert (summary.status, summary.headers_fetched) == ("ok", 0)
+    assert (summary.headers_left, summary.gated_skipped) == waiting and all(waiting)
+    assert f"; {waiting[0]} models' headers left for the next run (time budget)" in summary.line()
+    assert f"; {waiting[1]} gated models skipped (no token)" in summary.line()
+
+
 def test_a_429_is_waited_out_for_the_announced_reset(fakehub_server) -> None:
     class Blind(Pacer):
         def observe(self, bucket: str, headers) -> None:  # ignores the quota: provokes 429s

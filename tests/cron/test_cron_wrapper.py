@@ -43,7 +43,7 @@ def test_crawl_then_report_with_latest_link_and_log(tmp_path: Path) -> None:
     home = tmp_path / "home"
     calls = (tmp_path / "calls").read_text().splitlines()
     day = time.strftime("%Y-%m-%d", time.gmtime())
-    assert calls == ["crawl", f"report --out {home}/reports/{day}"]
+    assert calls == ["crawl --deep-minutes 240", f"report --out {home}/reports/{day}"]
     assert os.readlink(home / "reports" / "latest") == day
     assert (home / "reports" / "latest" / "report.md").read_text() == "report\n"
     (log,) = (home / "logs").iterdir()
@@ -52,10 +52,10 @@ def test_crawl_then_report_with_latest_link_and_log(tmp_path: Path) -> None:
 
 
 def test_failed_crawl_skips_report_and_exits_nonzero(tmp_path: Path) -> None:
-    result = _run(_env(tmp_path, CRAWL_RC="75"))
+    result = _run(_env(tmp_path, CRAWL_RC="75", HUBCENSUS_DEEP_MINUTES="30", HUBCENSUS_CRAWL_ARGS="--full"))
     assert result.returncode == 75
     assert "failed with exit 75" in result.stderr
-    assert (tmp_path / "calls").read_text().splitlines() == ["crawl"]
+    assert (tmp_path / "calls").read_text().splitlines() == ["crawl --deep-minutes 30 --full"]
     assert not (tmp_path / "home" / "reports" / "latest").exists()
 
 
@@ -91,5 +91,5 @@ def test_second_concurrent_run_is_refused_cleanly_and_first_finishes(tmp_path: P
         hold.touch()
         _out, err = first.communicate(timeout=30)
     assert first.returncode == 0, err
-    assert (tmp_path / "calls").read_text().splitlines()[0] == "crawl"
+    assert (tmp_path / "calls").read_text().splitlines()[0] == "crawl --deep-minutes 240"
     assert len((tmp_path / "calls").read_text().splitlines()) == 2
