@@ -119,16 +119,20 @@ def _listing_rows(truths: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _listed(path: Path, endpoint: str, truths: list[dict[str, Any]]) -> tuple[Any, int]:
+    """A fresh database holding the listing rows of `truths`, and its run id."""
+    db = open_database(path)
+    run = store.start_run(db, mode="full", endpoint=endpoint, version="test")
+    listing_store.store_listing_page(db, _listing_rows(truths), run_id=run, seen_at=datetime(2026, 11, 1))
+    return db, run
+
+
 def test_run_deep_stores_exact_figures_and_records_hostile_files(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=60, seed=SEED, hostile=True)
     catalog = hub.catalog
     truths = _readable(catalog)
     hostile = [catalog.truth(model_id) for model_id in catalog.hostile_ids]
-    db = open_database(tmp_path / "deep.duckdb")
-    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
-    listing_store.store_listing_page(
-        db, _listing_rows(truths + hostile), run_id=run, seen_at=datetime(2026, 11, 1)
-    )
+    db, run = _listed(tmp_path / "deep.duckdb", hub.url, truths + hostile)
     client = make_client(hub.url, None)
 
     summary = run_deep(db, client, run_id=run, selection="changed", workers=4)
@@ -170,11 +174,7 @@ def test_gated_models_wait_for_a_token(fakehub_server, tmp_path: Path) -> None:
     ]
     readable = _readable(hub.catalog)
     assert gated and readable
-    db = open_database(tmp_path / "gated.duckdb")
-    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
-    listing_store.store_listing_page(
-        db, _listing_rows(gated + readable), run_id=run, seen_at=datetime(2026, 11, 1)
-    )
+    db, run = _listed(tmp_path / "gated.duckdb", hub.url, gated + readable)
 
     anonymous = run_deep(db, make_client(hub.url, None), run_id=run, selection="changed")
 
@@ -241,9 +241,7 @@ def test_storage_counts_agree_with_huggingface_hub_on_the_same_files(fakehub_ser
 def test_pending_streams_in_chunks_most_downloaded_first(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=120, seed=SEED)
     truths = _readable(hub.catalog)
-    db = open_database(tmp_path / "pending.duckdb")
-    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
-    listing_store.store_listing_page(db, _listing_rows(truths), run_id=run, seen_at=datetime(2026, 11, 1))
+    db, _run = _listed(tmp_path / "pending.duckdb", hub.url, truths)
     by_downloads = [t["id"] for t in reversed(truths)]  # _listing_rows gives downloads = position
 
     count, whole = pending(db, Selection("changed"), chunk=1000)
@@ -267,9 +265,7 @@ def test_pending_streams_in_chunks_most_downloaded_first(fakehub_server, tmp_pat
 def test_a_stopped_pass_keeps_what_it_read(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=200, seed=SEED)
     truths = _readable(hub.catalog)
-    db = open_database(tmp_path / "stopped.duckdb")
-    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
-    listing_store.store_listing_page(db, _listing_rows(truths), run_id=run, seen_at=datetime(2026, 11, 1))
+    db, run = _listed(tmp_path / "stopped.duckdb", hub.url, truths)
     client = make_client(hub.url, None)
     read_before_stop: list[int] = []
 
@@ -292,9 +288,7 @@ def test_a_stopped_pass_keeps_what_it_read(fakehub_server, tmp_path: Path) -> No
 def test_a_spent_time_budget_leaves_the_rest_for_the_next_run(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=80, seed=SEED)
     truths = _readable(hub.catalog)
-    db = open_database(tmp_path / "budget.duckdb")
-    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
-    listing_store.store_listing_page(db, _listing_rows(truths), run_id=run, seen_at=datetime(2026, 11, 1))
+    db, run = _listed(tmp_path / "budget.duckdb", hub.url, truths)
     client = make_client(hub.url, None)
     before = hub.stats.snapshot()["requests"]
 
