@@ -212,6 +212,7 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     names = ("models", "deleted", "model_versions", "model_stats", "model_dtypes", "safetensors_files",
              "fetch_errors")  # fmt: skip
     lines.append("rows: " + ", ".join(f"{n} {c}" for n, c in zip(names, counts, strict=True)))
+    lines.append(_headers_line(con))
     last_ok = con.execute(
         "SELECT run_id, mode, finished_at FROM crawl_runs WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1"
     ).fetchone()
@@ -254,6 +255,21 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
         )
         lines.append(f"{text}: {r[13]}" if r[13] else text)
     return lines
+
+
+def _headers_line(con: Any) -> str:
+    """Where the header pass stands: models with exact figures, unreadable, waiting, gated."""
+    read, unreadable, waiting, gated = con.execute(
+        """SELECT count(*) FILTER (WHERE deep_sha = sha AND weights_source = 'header'),
+                  count(*) FILTER (WHERE deep_sha = sha AND weights_source IS DISTINCT FROM 'header'),
+                  count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha),
+                  count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha AND gated IS NOT NULL)
+           FROM models WHERE deleted_at IS NULL AND sha IS NOT NULL AND len(coalesce(weight_files, [])) > 0"""
+    ).fetchone()
+    return (
+        f"headers: {read} models read (exact figures), {unreadable} unreadable, {waiting} waiting "
+        f"({gated} of them gated: read only with a token)"
+    )
 
 
 def _age(seconds: float) -> str:

@@ -99,6 +99,12 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     assert status.exit_code == 0
     assert "rows: models 1200, deleted 0, model_versions 1200" in status.output
     assert "#1 full ok" in status.output and "freshness: last successful run 1 (full)" in status.output
+    truths = [hub.catalog.truth(model_id) for model_id in hub.catalog.ids()]
+    with_weights = [t for t in truths if any(f.endswith(".safetensors") for f in t["file_sizes"])]
+    gated = sum(1 for t in with_weights if t["gated"])
+    assert 0 < gated < len(with_weights)
+    assert f"headers: {len(with_weights) - gated} models read (exact figures), 0 unreadable, {gated} waiting " \
+        f"({gated} of them gated: read only with a token)" in status.output
     again = runner.invoke(app, ["crawl", "--db", str(db)], env={"HF_ENDPOINT": hub.url})
     assert again.exit_code == 0
     assert again.output.splitlines()[-1].startswith("run 2 ok: incremental, 1 pages")
