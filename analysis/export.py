@@ -35,10 +35,11 @@ def _select(table: sa.Table) -> str:
 
 
 def export_parquet(db_path: str | Path, out_dir: str | Path) -> list[Exported]:
-    """Write `<table>.parquet` for every schema table and `v_models.parquet` into `out_dir`."""
+    """Write `<table>.parquet` for every census table and `v_models.parquet` into `out_dir`."""
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    queries = [(t.name, _select(t)) for t in schema.metadata.sorted_tables]
+    tables = [t for t in schema.metadata.sorted_tables if t.name not in schema.INTERNAL_TABLES]
+    queries = [(t.name, _select(t)) for t in tables]
     queries += [(view, f"SELECT * FROM {view}") for view in EXTRA_VIEWS]
     written: list[Exported] = []
     db = open_readonly(db_path)

@@ -213,6 +213,9 @@ listing_stage_dtypes = sa.Table(
     comment="the model_dtypes rows of listing_stage",
 )
 
+INTERNAL_TABLES = frozenset({"listing_stage", "listing_stage_dtypes"})
+"""The crawler's working tables: not census data (exports leave them out)."""
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,
