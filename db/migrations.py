@@ -27,6 +27,23 @@ def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     return run
 
 
+def _add_columns(table: sa.Table, *names: str) -> Callable[[sa.Connection], None]:
+    """ALTER TABLE ... ADD COLUMN for columns of `table` that a database made before them lacks."""
+
+    def run(conn: sa.Connection) -> None:
+        rows = conn.exec_driver_sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (table.name,)
+        )
+        have = {name for (name,) in rows}
+        for name in names:
+            if name not in have:
+                column = table.c[name]
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}')
+
+    return run
+
+
 MIGRATIONS: list[Migration] = [
     (
         1,
@@ -43,6 +60,7 @@ MIGRATIONS: list[Migration] = [
     ),
     (2, "safetensors header tables", _create(schema.safetensors_files, schema.file_dtypes)),
     (3, "listing staging tables", _create(schema.listing_stage, schema.listing_stage_dtypes)),
+    (4, "header pass budget counters", _add_columns(schema.crawl_runs, "headers_left", "gated_skipped")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -124,6 +124,8 @@ crawl_runs = sa.Table(
     sa.Column("models_updated", Big),
     sa.Column("models_deleted", Big),
     sa.Column("headers_fetched", Big),
+    sa.Column("headers_left", Big, comment="models the header pass left for the next run (time budget)"),
+    sa.Column("gated_skipped", Big, comment="gated models the header pass skipped (no token)"),
     sa.Column("requests_api", Big),
     sa.Column("requests_resolvers", Big),
     sa.Column("rate_limited", Big, comment="429 answers received"),

@@ -186,3 +186,20 @@ def test_history_tables_keep_their_natural_keys_unique(db) -> None:
         (1, 5),
         (2, 7),
     ]
+
+
+def test_a_database_from_before_a_migration_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with open_database(path) as db:
+        run = store.start_run(db, mode="full", endpoint="e", version="old")
+        store.finish_run(db, run, status="ok", counters={"pages": 3})
+        db.con.execute("ALTER TABLE crawl_runs DROP COLUMN headers_left")
+        db.con.execute("ALTER TABLE crawl_runs DROP COLUMN gated_skipped")
+        db.con.execute("DELETE FROM schema_migrations WHERE version = 4")
+    with open_database(path) as db:
+        assert db.con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST_VERSION,)
+        assert db.con.execute("SELECT run_id, pages, headers_left, gated_skipped FROM crawl_runs").fetchall() == [
+            (run, 3, None, None)
+        ]
+        store.update_run(db, run, {"headers_left": 7, "gated_skipped": 2})
+        assert db.con.execute("SELECT headers_left, gated_skipped FROM crawl_runs").fetchone() == (7, 2)
