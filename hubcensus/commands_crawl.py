@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -176,14 +177,13 @@ def crawl_command(
         ),
     ] = "changed",
     deep_minutes: Annotated[
-        float | None,
+        float,
         typer.Option(
             min=0.0,
-            help="Time budget of the header pass in minutes; the models it does not reach are read "
-            "first by the next run (the cron wrapper uses 240). [default: no budget]",
-            show_default=False,
+            help="Time budget of the header pass in minutes (inf: none). The models it does not reach "
+            "are read first by the next run: a first crawl of the Hub has a day of headers to read.",
         ),
-    ] = None,
+    ] = 60.0,
     memory_limit: Annotated[
         int, typer.Option(min=0, help="DuckDB memory limit in MB while crawling (0: DuckDB's default, 80% of RAM).")
     ] = 512,
@@ -191,8 +191,9 @@ def crawl_command(
     conf = settings.load(db, endpoint, token_env)
     summary = run_crawl(
         conf.db_path, conf.endpoint, conf.token, full=full, limit=limit, author=author,
-        page_size=page_size, timeout=timeout, deep=deep, deep_minutes=deep_minutes,
-        retries=retries, memory_limit_mb=memory_limit,
+        page_size=page_size, timeout=timeout, deep=deep,
+        deep_minutes=deep_minutes if math.isfinite(deep_minutes) else None, retries=retries,
+        memory_limit_mb=memory_limit,
     )  # fmt: skip
     _exit_for(summary)
 

@@ -211,3 +211,22 @@ def test_demo_says_demo_data(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "DEMO DATA" in result.output and "demo data, not the Hub" in result.output
     assert len(_models(db)) == 400
+
+
+def test_deep_minutes_budget_then_no_budget(fakehub_server, tmp_path: Path) -> None:
+    hub = fakehub_server(synthetic=300, seed=14)
+    db = tmp_path / "b.duckdb"
+    spent = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url, "--deep-minutes", "0"])
+    assert spent.exit_code == 0, spent.output
+    left = re.search(r"; (\d+) models' headers left for the next run \(time budget\)", spent.output)
+    assert left and int(left.group(1)) > 0
+    unlimited = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url, "--deep-minutes", "inf"])
+    assert unlimited.exit_code == 0, unlimited.output
+    assert f"deep pass: {left.group(1)} models' headers" in unlimited.output.splitlines()[-1]
+    assert "left for the next run" not in unlimited.output
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        ledger = con.execute("SELECT headers_fetched, headers_left FROM crawl_runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+    assert ledger == [(0, int(left.group(1))), (int(left.group(1)), 0)]
