@@ -93,6 +93,32 @@ def _selected(selection: Selection) -> str:
     return f"m.deleted_at IS NULL AND m.sha IS NOT NULL AND len(coalesce(m.weight_files, [])) > 0 {stale}"
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Where the header pass stands over the models with weight files."""
+
+    read: int
+    """Exact figures from the headers of the current sha."""
+    unreadable: int
+    """Current sha tried and found unreadable, gated or gone (not tried again until it changes)."""
+    waiting: int
+    """Not read at the current sha yet (gated ones included)."""
+    gated: int
+    """Of those waiting, the gated ones (read only with a token)."""
+
+
+def backlog(db: Database) -> Backlog:
+    """Counts of the models with weight files by where their headers stand (one scan of `models`)."""
+    row = db.con.execute(
+        f"""SELECT count(*) FILTER (WHERE deep_sha = sha AND weights_source = 'header'),
+                   count(*) FILTER (WHERE deep_sha = sha AND weights_source IS DISTINCT FROM 'header'),
+                   count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha),
+                   count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha AND gated IS NOT NULL)
+            FROM models m WHERE {_selected(Selection("all"))}"""
+    ).fetchone()
+    return Backlog(*(int(n) for n in row))
+
+
 def gated_pending(db: Database, selection: Selection) -> int:
     """Gated models the selection would read (a token is needed for them)."""
     if selection.mode == "none":

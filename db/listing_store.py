@@ -76,8 +76,11 @@ def stage_listing_page(
 
 
 def staged_rows(db: Database) -> int:
-    """Listing rows staged and not yet merged."""
-    return int(db.con.execute("SELECT count(*) FROM listing_stage").fetchone()[0])
+    """Listing rows staged and not yet merged (0 in a database made before staging existed)."""
+    con = db.con
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listing_stage'").fetchone()[0]:
+        return 0
+    return int(con.execute("SELECT count(*) FROM listing_stage").fetchone()[0])
 
 
 _BATCH = """
@@ -102,6 +105,8 @@ def merge_staged(db: Database) -> MergeResult:
     (the last value wins); the Hub's per-dtype counts replace the model's 'hub'
     `model_dtypes` rows.
     """
+    if not staged_rows(db):
+        return MergeResult(seen=0, new=0, updated=0)  # no join against `models` for nothing
     con = db.con
     con.execute("BEGIN TRANSACTION")
     try:

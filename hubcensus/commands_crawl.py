@@ -200,7 +200,9 @@ def crawl_command(
 
 def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     """The text `hubcensus status` prints."""
+    from crawler.deep import backlog
     from db.connection import utcnow
+    from db.listing_store import staged_rows
 
     con = db.con
     lines = [f"database {db.path}"]
@@ -213,7 +215,11 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     names = ("models", "deleted", "model_versions", "model_stats", "model_dtypes", "safetensors_files",
              "fetch_errors")  # fmt: skip
     lines.append("rows: " + ", ".join(f"{n} {c}" for n, c in zip(names, counts, strict=True)))
-    lines.append(_headers_line(con))
+    headers = backlog(db)
+    lines.append(
+        f"headers: {headers.read} models read (exact figures), {headers.unreadable} unreadable, "
+        f"{headers.waiting} waiting ({headers.gated} of them gated: read only with a token)"
+    )
     last_ok = con.execute(
         "SELECT run_id, mode, finished_at FROM crawl_runs WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1"
     ).fetchone()
@@ -230,10 +236,7 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
         lines.append(f"watermark: {state['watermark']} (newest lastModified stored)")
     if state.get("full.cursor"):
         lines.append(f"full walk in progress since {state.get('full.started_at')}: the next crawl resumes it")
-    has_stage = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listing_stage'"
-    ).fetchone()
-    staged = con.execute("SELECT count(*) FROM listing_stage").fetchone()[0] if has_stage[0] else 0
+    staged = staged_rows(db)
     if staged:
         lines.append(
             f"staged: {staged} listing rows committed but not yet merged: the next crawl merges them"
@@ -256,21 +259,6 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
         )
         lines.append(f"{text}: {r[13]}" if r[13] else text)
     return lines
-
-
-def _headers_line(con: Any) -> str:
-    """Where the header pass stands: models with exact figures, unreadable, waiting, gated."""
-    read, unreadable, waiting, gated = con.execute(
-        """SELECT count(*) FILTER (WHERE deep_sha = sha AND weights_source = 'header'),
-                  count(*) FILTER (WHERE deep_sha = sha AND weights_source IS DISTINCT FROM 'header'),
-                  count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha),
-                  count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha AND gated IS NOT NULL)
-           FROM models WHERE deleted_at IS NULL AND sha IS NOT NULL AND len(coalesce(weight_files, [])) > 0"""
-    ).fetchone()
-    return (
-        f"headers: {read} models read (exact figures), {unreadable} unreadable, {waiting} waiting "
-        f"({gated} of them gated: read only with a token)"
-    )
 
 
 def _age(seconds: float) -> str:
