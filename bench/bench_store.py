@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crawler.deep import Selection, pending
+from crawler.run import CrawlOptions
 from db import listing_store, store
 from db.connection import open_database
 
@@ -88,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", type=int, default=2_000_000)
-    parser.add_argument("--memory-limit-mb", type=int, default=512)
-    parser.add_argument("--merge-rows", type=int, default=50_000)
+    parser.add_argument("--models", type=int, default=2_000_000, help="models to fill the database with")
+    parser.add_argument("--memory-limit-mb", type=int, default=CrawlOptions().memory_limit_mb,
+                        help="DuckDB memory_limit (the crawl's default)")  # fmt: skip
+    parser.add_argument("--merge-rows", type=int, default=CrawlOptions().merge_rows,
+                        help="rows staged before the timed merge (the crawl's merge_rows)")  # fmt: skip
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, open_database(Path(tmp) / "store.duckdb") as db:
