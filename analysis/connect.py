@@ -12,9 +12,8 @@ import re
 from pathlib import Path
 
 import duckdb
-
-from db.connection import Database, open_database
-from db.migrations import views_sql
+from hubcensus.db.connection import Database, open_database
+from hubcensus.db.migrations import views_sql
 
 _CREATE = re.compile(r"^CREATE OR REPLACE (VIEW|MACRO)\b", re.IGNORECASE)
 

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from analysis.connect import open_readonly
-from analysis.summary import fmt_bytes, fmt_params
-from db.dtypes import dtype_bits, memory_bytes
+from hubcensus.analysis.connect import open_readonly
+from hubcensus.analysis.headline import fmt_bytes, fmt_params
+
+from hubcensus.dtypes import dtype_bits, memory_bytes
 
 MEMORY_NOTE = "weights only: activations, KV cache and framework overhead come on top"
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-
-from analysis.connect import open_readonly
-from db import schema
+from hubcensus.analysis.connect import open_readonly
+from hubcensus.db import schema
 
 EXTRA_VIEWS = ("v_models",)
 

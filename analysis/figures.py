@@ -11,9 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+from hubcensus.analysis.queries import FAMILIES, Rows
 from plotly.subplots import make_subplots
-
-from analysis.queries import FAMILIES, Rows
 
 FAMILY_COLORS: dict[str, str] = {
     "F32": "#1f3b73",

@@ -7,13 +7,12 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
+from hubcensus.analysis.headline import fmt_params, fmt_pct
+from hubcensus.analysis.queries import FAMILIES, pivot
 from plotly.offline import get_plotlyjs
 
-from analysis.queries import FAMILIES, pivot
-from analysis.summary import fmt_params, fmt_pct
-
 if TYPE_CHECKING:
-    from analysis.report import Report, TableSpec
+    from hubcensus.analysis.report import Report, TableSpec
 
 TITLE = "hubcensus: the weights on the Hugging Face Hub"
 PLOT_CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}

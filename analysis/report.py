@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-
-from analysis import figures, queries
-from analysis.connect import open_readonly
-from analysis.queries import Rows
-from analysis.summary import fmt_bytes, fmt_params, fmt_pct, headline
+from hubcensus.analysis import figures, queries
+from hubcensus.analysis.connect import open_readonly
+from hubcensus.analysis.headline import fmt_bytes, fmt_params, fmt_pct, headline
+from hubcensus.analysis.queries import Rows
 
 FORMATS = ("html", "md", "csv")
 
@@ -277,7 +276,7 @@ def write_report(
         raise ValueError(
             f"unknown report format(s) {', '.join(unknown) or '(none)'}: use {', '.join(FORMATS)}"
         )
-    from analysis import render  # local: keeps the template out of the query path
+    from hubcensus.analysis import render  # local: keeps the template out of the query path
 
     report = build_report(db_path, since=since, now=now)
     out = Path(out_dir).expanduser()

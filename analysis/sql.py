@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from hubcensus.analysis.connect import open_readonly
 from rich.table import Table
-
-from analysis.connect import open_readonly
 
 ALLOWED = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 OUTPUT_FORMATS = ("table", "csv", "json")

@@ -28,16 +28,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawler.hub import make_client
-from crawler.listing import EXPAND
-from crawler.run import CrawlOptions, crawl
-from db.connection import open_database
+from hubcensus.crawler.hub import make_client
+from hubcensus.crawler.run import CrawlOptions, crawl
+from hubcensus.crawler.walk.listing import EXPAND
+from hubcensus.db.connection import open_database
 
 
 def start_fakehub(
     models: int, seed: int, latency_ms: float, quota: int | None, window: int, epoch: int = 0
 ) -> tuple[subprocess.Popen, str]:
-    """`python -m fakehub serve ...` in a subprocess; returns it and its URL."""
+    """`python -m hubcensus.fakehub serve ...` in a subprocess; returns it and its URL."""
     cmd = [
         sys.executable,
         "-m",

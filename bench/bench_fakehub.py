@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawler.listing import EXPAND as LISTING_EXPAND
+from hubcensus.crawler.walk.listing import EXPAND as LISTING_EXPAND
 
 EXPAND = [*LISTING_EXPAND, "usedStorage"]
 """What a hubcensus crawl asks for, plus one more key the Hub offers."""
@@ -80,7 +80,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fakehub", "serve", "--synthetic", str(args.n), "--seed", "1"],
+        [sys.executable, "-m", "hubcensus.fakehub", "serve", "--synthetic", str(args.n), "--seed", "1"],
         stdout=subprocess.PIPE,
         text=True,
     )

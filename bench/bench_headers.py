@@ -23,14 +23,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+from hubcensus.crawler.deep import read_model, run_deep
+from hubcensus.crawler.hub import make_client
+from hubcensus.crawler.walk.listing import normalize
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import open_database, utcnow
+from hubcensus.db.header_queue import Candidate
+from hubcensus.fakehub.app import FakeHubConfig, start
 from huggingface_hub import HfApi
-
-from crawler.deep import Candidate, read_model, run_deep
-from crawler.hub import make_client
-from crawler.listing import normalize
-from db import listing_store, store
-from db.connection import open_database, utcnow
-from fakehub.app import FakeHubConfig, start
 
 
 def _root_weight_models(catalog: Any, limit: int) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db.connection import open_database
+from hubcensus.db.connection import open_database
 
 LIMIT_SECONDS = 30.0
 LIMIT_RSS_MB = 2048.0

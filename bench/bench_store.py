@@ -27,10 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawler.deep import Selection, pending
-from crawler.run import CrawlOptions
-from db import listing_store, store
-from db.connection import open_database
+from hubcensus.crawler.run import CrawlOptions
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import open_database
+from hubcensus.db.header_queue import Selection, pending
 
 SEEN = datetime(2026, 11, 1)
 FILL = [
@@ -56,7 +56,7 @@ FILL = [
 
 
 def page_rows(start: int, count: int) -> list[dict[str, Any]]:
-    """Listing rows of new models, shaped as `crawler.listing.normalize` makes them."""
+    """Listing rows of new models, shaped as `hubcensus.crawler.walk.listing.normalize` makes them."""
     return [
         {"model_id": f"new/model-{i}", "author": "new", "created_at": SEEN, "last_modified": SEEN,
          "sha": f"{i:040d}", "downloads": i, "likes": 1, "tags": ["safetensors"], "weights_source": "hub",

@@ -1,12 +1,6 @@
 """The deep pass: read safetensors headers of the models that need them, account, store.
 
-Selection (`hubcensus crawl --deep ...`):
-- ``changed`` (default): models whose headers were never read at their current sha;
-- ``all``: every live model with safetensors files (re-reads everything);
-- ``top:N``: the N most downloaded of those ``changed`` would pick;
-- ``none``: skip the pass.
-
-Headers are fetched by a bounded pool of threads (the `resolvers` pacer keeps
+Which models, in what order: `hubcensus.db.header_queue`. Headers are fetched by a bounded pool of threads (the `resolvers` pacer keeps
 them inside the quota) and stored in batches. A file that cannot be parsed (or
 is gated or gone at that commit) is a `fetch_errors` row and marks that sha as
 unreadable, so it is not fetched again until the repo changes; a network
@@ -15,8 +9,6 @@ failure after retries is recorded and retried next run.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -24,14 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from crawler.headers import RepoHeaders, read_repo_headers
-from crawler.hub import CrawlInterrupted, HubError
-from crawler.listing import normalize
-from crawler.safetensors_format import HeaderError
-from crawler.weightfiles import component_of
-from crawler.weights import ModelWeights, analyze, reconcile
-from db import listing_store, store
-from db.connection import Database, utcnow
+from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
+from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
+from hubcensus.crawler.files.weightfiles import component_of
+from hubcensus.crawler.formats.safetensors import HeaderError
+from hubcensus.crawler.hub import CrawlInterrupted, HubError
+from hubcensus.crawler.walk.listing import normalize
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import Database, utcnow
+from hubcensus.db.header_queue import Candidate, Selection, gated_pending, parse_selection, pending
 
 DEFAULT_WORKERS = 8
 BATCH = 1000
@@ -40,37 +33,6 @@ hardly depends on its size: with 2M models and 3.3M files, 6.8 ms per model in b
 0.8 ms in batches of 1,000 (bench/bench_store.py)."""
 FLUSH_SECONDS = 30.0
 """...and stored at least this often, so a killed pass loses at most this much reading."""
-CHUNK = 2000
-"""Candidates read from the database at a time."""
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which models the deep pass reads."""
-
-    mode: str  # none | changed | all | top
-    top: int | None = None
-
-
-def parse_selection(text: str) -> Selection:
-    """`none`, `changed`, `all` or `top:N`; a ValueError with the accepted forms otherwise."""
-    value = text.strip().lower()
-    if value in ("none", "changed", "all"):
-        return Selection(value)
-    if value.startswith("top:") and value[4:].isdigit() and int(value[4:]) > 0:
-        return Selection("top", int(value[4:]))
-    raise ValueError(f"--deep must be none, changed, all or top:N (N > 0), not {text!r}")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A model to read: its commit, weight files, quantization config and the Hub's own counts."""
-
-    model_id: str
-    sha: str
-    weight_files: list[str]
-    config: dict[str, Any] | None
-    hub: dict[str, Any] | None
 
 
 @dataclass
@@ -86,105 +48,6 @@ class DeepSummary:
     left: int = 0
     """Models not tried because the time budget ran out (the next run reads them first)."""
     errors: list[str] = field(default_factory=list)
-
-
-def _selected(selection: Selection) -> str:
-    stale = "" if selection.mode == "all" else "AND m.deep_sha IS DISTINCT FROM m.sha"
-    return f"m.deleted_at IS NULL AND m.sha IS NOT NULL AND len(coalesce(m.weight_files, [])) > 0 {stale}"
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """Where the header pass stands over the models with weight files."""
-
-    read: int
-    """Exact figures from the headers of the current sha."""
-    unreadable: int
-    """Current sha tried and found unreadable, gated or gone (not tried again until it changes)."""
-    waiting: int
-    """Not read at the current sha yet (gated ones included)."""
-    gated: int
-    """Of those waiting, the gated ones (read only with a token)."""
-
-
-def backlog(db: Database) -> Backlog:
-    """Counts of the models with weight files by where their headers stand (one scan of `models`)."""
-    row = db.con.execute(
-        f"""SELECT count(*) FILTER (WHERE deep_sha = sha AND weights_source = 'header'),
-                   count(*) FILTER (WHERE deep_sha = sha AND weights_source IS DISTINCT FROM 'header'),
-                   count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha),
-                   count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha AND gated IS NOT NULL)
-            FROM models m WHERE {_selected(Selection("all"))}"""
-    ).fetchone()
-    return Backlog(*(int(n) for n in row))
-
-
-def gated_pending(db: Database, selection: Selection) -> int:
-    """Gated models the selection would read (a token is needed for them)."""
-    if selection.mode == "none":
-        return 0
-    sql = f"SELECT count(*) FROM models m WHERE {_selected(selection)} AND m.gated IS NOT NULL"
-    return int(db.con.execute(sql).fetchone()[0])
-
-
-def pending(
-    db: Database, selection: Selection, *, gated: bool = True, chunk: int = CHUNK
-) -> tuple[int, Iterator[Candidate]]:
-    """How many models the selection asks for, and those models, most downloaded first.
-
-    The order is fixed once in a temp table of keys; the candidates themselves are
-    read `chunk` at a time, so a whole-Hub selection never sits in memory (or in
-    DuckDB's memory limit) at once. Without `gated`, gated models are left out.
-    """
-    if selection.mode == "none":
-        return 0, iter(())
-    where = _selected(selection) + ("" if gated else " AND m.gated IS NULL")
-    top = f"QUALIFY n <= {int(selection.top)}" if selection.mode == "top" else ""
-    con = db.con
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE deep_todo AS
-        SELECT row_number() OVER (ORDER BY m.downloads DESC NULLS LAST, m.model_id) AS n, m.model_id
-        FROM models m WHERE {where} {top} ORDER BY n
-        """
-    )
-    (count,) = con.execute("SELECT count(*) FROM deep_todo").fetchone()
-    return int(count), _candidates(db, int(count), chunk)
-
-
-def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
-    con = db.con
-    try:
-        for first in range(1, count + 1, chunk):
-            bounds = [first, first + chunk - 1]
-            rows = con.execute(
-                """
-                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters
-                FROM deep_todo t JOIN models m ON m.model_id = t.model_id
-                LEFT JOIN (
-                    SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
-                    FROM model_dtypes
-                    WHERE source = 'hub' AND model_id IN (SELECT model_id FROM deep_todo WHERE n BETWEEN ? AND ?)
-                    GROUP BY model_id
-                ) h ON h.model_id = m.model_id
-                WHERE t.n BETWEEN ? AND ?
-                ORDER BY t.n
-                """,
-                bounds + bounds,
-            ).fetchall()
-            for model_id, sha, files, config, total, params in rows:
-                yield Candidate(
-                    model_id=model_id,
-                    sha=sha,
-                    weight_files=list(files),
-                    config=json.loads(config) if config else None,
-                    hub={"total": total, "parameters": dict(params or {})}
-                    if total is not None or params
-                    else None,
-                )
-    finally:
-        with contextlib.suppress(Exception):  # an abandoned walk may be closed after its database
-            con.execute("DROP TABLE IF EXISTS deep_todo")
 
 
 def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:

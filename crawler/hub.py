@@ -19,11 +19,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
+from hubcensus.crawler.pacing import RETRY_STATUSES, Pacer, RetryPolicy, rate_limit_wait
 from huggingface_hub import get_session
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
-
-from crawler.pacing import RETRY_STATUSES, Pacer, RetryPolicy, rate_limit_wait
 
 DEFAULT_TIMEOUT = 30.0
 LIBRARY = "hubcensus"

@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from crawler.hub import CrawlInterrupted, HubClient, HubError, Page, version
-from crawler.listing import EXPAND, normalize, parse_hub_date
-from crawler.prefetch import Fetched, fetch_rounds, prefetch
-from crawler.summary import CrawlSummary
-from db import listing_store, store
-from db.connection import Database, utcnow
+from hubcensus.crawler.hub import CrawlInterrupted, HubClient, HubError, Page, version
+from hubcensus.crawler.run_summary import CrawlSummary
+from hubcensus.crawler.walk.listing import EXPAND, normalize, parse_hub_date
+from hubcensus.crawler.walk.prefetch import Fetched, fetch_rounds, prefetch
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import Database, utcnow
 
 DONE = "done"
 """Cursor value of a full walk whose last page is stored but which is not yet finalized."""
@@ -101,7 +101,7 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
 
 def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, options: CrawlOptions) -> None:
     """The header pass, `crawler.deep.run_deep` (imported only when asked for)."""
-    from crawler.deep import run_deep
+    from hubcensus.crawler.deep import run_deep
 
     result = run_deep(
         db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes

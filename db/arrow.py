@@ -8,9 +8,9 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from hubcensus.db import schema
 
-from db import schema
-from db.dtypes import storage_bytes
+from hubcensus.dtypes import storage_bytes
 
 DTYPE_COLUMNS = ("model_id", "source", "dtype", "parameters", "bytes")
 

@@ -11,8 +11,7 @@ from typing import IO, Any
 
 import duckdb
 import sqlalchemy as sa
-
-from db.migrations import migrate
+from hubcensus.db.migrations import migrate
 
 
 class DatabaseError(RuntimeError):

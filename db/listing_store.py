@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from db.arrow import DTYPE_COLUMNS, stage_models
-from db.connection import Database
-from db.schema import ESTIMATE_COLUMNS, LISTING_COLUMNS
-from db.store import put_state
+from hubcensus.db.arrow import DTYPE_COLUMNS, stage_models
+from hubcensus.db.connection import Database
+from hubcensus.db.schema import ESTIMATE_COLUMNS, LISTING_COLUMNS
+from hubcensus.db.store import put_state
 
 MODEL_COLUMNS = (*LISTING_COLUMNS, *ESTIMATE_COLUMNS)
 
@@ -43,7 +43,7 @@ def stage_listing_page(
     """Stage one listing page (and the crawl state that follows it) in one transaction; return its models.
 
     `rows` carry the LISTING_COLUMNS and ESTIMATE_COLUMNS of `models` plus
-    `hub_parameters` ({dtype: storage elements}), as `crawler.listing.normalize` makes them.
+    `hub_parameters` ({dtype: storage elements}), as `hubcensus.crawler.walk.listing.normalize` makes them.
     """
     unique = list({row["model_id"]: row for row in rows}.values())
     page, page_dtypes = stage_models(unique, MODEL_COLUMNS, "hub")

@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import sqlalchemy as sa
-
-from db import schema
+from hubcensus.db import schema
 
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 
@@ -92,7 +91,7 @@ def migrate(conn: sa.Connection) -> list[int]:
 
 def views_sql() -> str:
     """The text of `db/views.sql`."""
-    return resources.files("db").joinpath("views.sql").read_text(encoding="utf-8")
+    return resources.files("hubcensus.db").joinpath("views.sql").read_text(encoding="utf-8")
 
 
 def apply_views(conn: sa.Connection) -> None:

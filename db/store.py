@@ -10,10 +10,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-
-from db import schema
-from db.arrow import arrow_table, stage_models
-from db.connection import Database, utcnow
+from hubcensus.db import schema
+from hubcensus.db.arrow import arrow_table, stage_models
+from hubcensus.db.connection import Database, utcnow
 
 HEADER_COLUMNS: tuple[str, ...] = (
     "weights_source", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "overhead_bytes",

@@ -5,8 +5,8 @@
     ...     HfApi(endpoint=hub.url).list_models(limit=5)
 """
 
-from fakehub.app import FakeHubConfig, RunningHub, build_catalog, start
-from fakehub.catalog import Catalog
-from fakehub.faults import FaultConfig
+from hubcensus.fakehub.app import FakeHubConfig, RunningHub, build_catalog, start
+from hubcensus.fakehub.catalog import Catalog
+from hubcensus.fakehub.faults import FaultConfig
 
 __all__ = ["Catalog", "FakeHubConfig", "FaultConfig", "RunningHub", "build_catalog", "start"]

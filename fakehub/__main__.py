@@ -1,4 +1,4 @@
-"""`python -m fakehub serve ...`: run a local Hugging Face Hub emulator until killed."""
+"""`python -m hubcensus.fakehub serve ...`: run a local Hugging Face Hub emulator until killed."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import signal
 import sys
 import threading
 
-from fakehub.app import UNLIMITED, FakeHubConfig, make_server
-from fakehub.faults import FaultConfig
+from hubcensus.fakehub.app import UNLIMITED, FakeHubConfig, make_server
+from hubcensus.fakehub.faults import FaultConfig
 
 EPILOG = """\
 examples:
-  python -m fakehub serve --synthetic 100000 --seed 1
-  python -m fakehub serve --repos ../shared/fixtures/hub --port 8080
-  python -m fakehub serve --synthetic 5000 --quota-api 500 --window-s 300 --fail-rate 0.05
+  python -m hubcensus.fakehub serve --synthetic 100000 --seed 1
+  python -m hubcensus.fakehub serve --repos ../shared/fixtures/hub --port 8080
+  python -m hubcensus.fakehub serve --synthetic 5000 --quota-api 500 --window-s 300 --fail-rate 0.05
   HF_ENDPOINT=http://127.0.0.1:8080 python -c "from huggingface_hub import HfApi; print(HfApi().model_info('org/name'))"
 
 The first stdout line is exactly `fakehub listening on http://HOST:PORT` (use --port 0 for a free port).

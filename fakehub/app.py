@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakehub.catalog import Catalog, Query
-from fakehub.faults import FaultConfig, Faults
-from fakehub.hostile import hostile_repos
-from fakehub.ondisk import load_dir, static_truth
-from fakehub.ratelimit import RateLimiter
-from fakehub.server import FakeHubServer
-from fakehub.stats import Stats
-from fakehub.synthetic import SyntheticSource
+from hubcensus.fakehub.catalog import Catalog, Query
+from hubcensus.fakehub.faults import FaultConfig, Faults
+from hubcensus.fakehub.hostile import hostile_repos
+from hubcensus.fakehub.ondisk import load_dir, static_truth
+from hubcensus.fakehub.ratelimit import RateLimiter
+from hubcensus.fakehub.server import FakeHubServer
+from hubcensus.fakehub.stats import Stats
+from hubcensus.fakehub.synthetic import SyntheticSource
 
 UNLIMITED = 1_000_000_000
 

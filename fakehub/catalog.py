@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from fakehub.repo import Repo, parse_iso
-from fakehub.specs import KINDS, N_ORGS_HINT, kind_tags, org_name
-from fakehub.synthetic import SyntheticSource, now_ms
+from hubcensus.fakehub.repo import Repo, parse_iso
+from hubcensus.fakehub.specs import KINDS, N_ORGS_HINT, kind_tags, org_name
+from hubcensus.fakehub.synthetic import SyntheticSource, now_ms
 
 SHIFT = 24
 MASK = (1 << SHIFT) - 1

@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-from fakehub.rng import hash64, split3
+from hubcensus.fakehub.rng import hash64, split3
 
 FAIL_STATUSES = (500, 502, 503, 504)
 

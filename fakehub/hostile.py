@@ -7,8 +7,8 @@ import json
 import struct
 from typing import Any
 
-from fakehub.ondisk import static_truth
-from fakehub.repo import Repo, RepoFile, bytes_reader, lfs_file, parse_iso, small_file
+from hubcensus.fakehub.ondisk import static_truth
+from hubcensus.fakehub.repo import Repo, RepoFile, bytes_reader, lfs_file, parse_iso, small_file
 
 ORG = "fakehub-hostile"
 

@@ -9,8 +9,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from fakehub import layouts
-from fakehub.repo import LFS_SUFFIXES, Reader, Repo, RepoFile, iso, lfs_file, parse_iso, small_file
+from hubcensus.fakehub import layouts
+from hubcensus.fakehub.repo import LFS_SUFFIXES, Reader, Repo, RepoFile, iso, lfs_file, parse_iso, small_file
 
 LFS_MIN_SIZE = 10_000_000
 ROOT_WEIGHTS = re.compile(r"^model(-\d{5}-of-\d{5})?\.safetensors$")

@@ -1,6 +1,6 @@
 """pytest fixtures: `fakehub_server` (in-process factory), `fakehub_subprocess` (CLI factory), `hf_env`.
 
-Enable with `pytest_plugins = ["fakehub.pytest_plugin"]` in a conftest.py.
+Enable with `pytest_plugins = ["hubcensus.fakehub.pytest_plugin"]` in a conftest.py.
 """
 
 from __future__ import annotations
@@ -12,17 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from fakehub.app import FakeHubConfig, RunningHub, start
+from hubcensus.fakehub.app import FakeHubConfig, RunningHub, start
 
 FIXTURES_HUB = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "hub"
 
 
 class SubprocessHub:
-    """A `python -m fakehub serve` child process and the URL it printed."""
+    """A `python -m hubcensus.fakehub serve` child process and the URL it printed."""
 
     def __init__(self, args: list[str], timeout: float = 60.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "fakehub", "serve", "--port", "0", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "hubcensus.fakehub", "serve", "--port", "0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fakehub.repo import Repo, iso
+from hubcensus.fakehub.repo import Repo, iso
 
 EXPAND_KEYS = frozenset({
     "author", "baseModels", "cardData", "childrenModelCount", "config", "createdAt", "disabled", "downloads",

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from fakehub import render
-from fakehub.catalog import Catalog, Query, QueryError, parse_num_parameters
-from fakehub.ondisk import read_header
-from fakehub.repo import Repo, RepoFile
+from hubcensus.fakehub import render
+from hubcensus.fakehub.catalog import Catalog, Query, QueryError, parse_num_parameters
+from hubcensus.fakehub.ondisk import read_header
+from hubcensus.fakehub.repo import Repo, RepoFile
 
 MAX_LIMIT = 1000
 CHUNK = 1 << 20

@@ -9,12 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from fakehub import routes
-from fakehub.catalog import Catalog
-from fakehub.faults import Faults
-from fakehub.ratelimit import RateLimiter
-from fakehub.routes import HubError, Response, error_response
-from fakehub.stats import Stats
+from hubcensus.fakehub import routes
+from hubcensus.fakehub.catalog import Catalog
+from hubcensus.fakehub.faults import Faults
+from hubcensus.fakehub.ratelimit import RateLimiter
+from hubcensus.fakehub.routes import HubError, Response, error_response
+from hubcensus.fakehub.stats import Stats
 
 
 class FakeHubServer(ThreadingHTTPServer):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from fakehub import layouts
-from fakehub.layouts import ARCHS, Tensor
+from hubcensus.fakehub import layouts
+from hubcensus.fakehub.layouts import ARCHS, Tensor
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-
-from fakehub import layouts
-from fakehub.layouts import LLM_ARCHS
-from fakehub.repo import Repo, RepoFile, bytes_reader, iso, lfs_file, parse_iso, small_file
-from fakehub.rng import hash64, hash64_np, split3, split3_np
-from fakehub.specs import (
+from hubcensus.fakehub import layouts
+from hubcensus.fakehub.layouts import LLM_ARCHS
+from hubcensus.fakehub.repo import Repo, RepoFile, bytes_reader, iso, lfs_file, parse_iso, small_file
+from hubcensus.fakehub.rng import hash64, hash64_np, split3, split3_np
+from hubcensus.fakehub.specs import (
     ERA_WEIGHTS,
     KIND_INDEX,
     KINDS,

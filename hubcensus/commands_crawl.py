@@ -81,7 +81,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 @contextmanager
 def _database(path: Path, *, read_only: bool = False) -> Iterator[Any]:
-    from db.connection import DatabaseBusy, DatabaseError, open_database
+    from hubcensus.db.connection import DatabaseBusy, DatabaseError, open_database
 
     try:
         db = open_database(path, read_only=read_only)
@@ -112,9 +112,9 @@ def run_crawl(
     banner: str | None = None,
 ) -> Any:
     """Open the database, crawl, print progress and the one-line summary; returns the summary."""
-    from crawler.hub import make_client
-    from crawler.pacing import RetryPolicy
-    from crawler.run import CrawlOptions, crawl
+    from hubcensus.crawler.hub import make_client
+    from hubcensus.crawler.pacing import RetryPolicy
+    from hubcensus.crawler.run import CrawlOptions, crawl
     from hubcensus.progress import Reporter
 
     options = CrawlOptions(
@@ -200,9 +200,9 @@ def crawl_command(
 
 def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     """The text `hubcensus status` prints."""
-    from crawler.deep import backlog
-    from db.connection import utcnow
-    from db.listing_store import staged_rows
+    from hubcensus.db.connection import utcnow
+    from hubcensus.db.header_queue import backlog
+    from hubcensus.db.listing_store import staged_rows
 
     con = db.con
     lines = [f"database {db.path}"]
@@ -279,16 +279,16 @@ def status_command(db: DbOpt = None) -> None:
 
 def _report_function() -> Callable[..., Any] | None:
     """`analysis.report.write_report(db_path, out_dir)`, if that module offers it."""
-    if importlib.util.find_spec("analysis.report") is None:
+    if importlib.util.find_spec("hubcensus.analysis.report") is None:
         return None
-    fn = getattr(importlib.import_module("analysis.report"), "write_report", None)
+    fn = getattr(importlib.import_module("hubcensus.analysis.report"), "write_report", None)
     return fn if callable(fn) else None
 
 
 @contextmanager
 def demo_hub(*, models: int, seed: int) -> Iterator[str]:
     """A fakehub with a synthetic catalog on a free loopback port, for the length of the block."""
-    from fakehub.app import FakeHubConfig, start
+    from hubcensus.fakehub.app import FakeHubConfig, start
 
     hub = start(FakeHubConfig(host="127.0.0.1", port=0, synthetic=models, seed=seed))
     try:

@@ -58,8 +58,8 @@ def explain_command(
     token_env: Annotated[str, typer.Option(help="Environment variable holding the Hub token.")] = "HF_TOKEN",
 ) -> None:
     """Explain one model's size and memory needs."""
-    from analysis.explain import explain, render
-    from db.connection import DatabaseError
+    from hubcensus.analysis.explain import explain, render
+    from hubcensus.db.connection import DatabaseError
 
     config = settings.load(db, endpoint, token_env)
     info = None
@@ -75,12 +75,12 @@ def explain_command(
 
 def _explain_live(model: str, config: settings.Settings) -> dict:
     """Read the model from the Hub into a throwaway database, then explain it from there."""
-    from analysis.explain import explain
-    from crawler.deep import read_one
-    from crawler.hub import HubError, make_client, version
-    from crawler.listing import EXPAND
-    from db import store
-    from db.connection import open_database
+    from hubcensus.analysis.explain import explain
+    from hubcensus.crawler.deep import read_one
+    from hubcensus.crawler.hub import HubError, make_client, version
+    from hubcensus.crawler.walk.listing import EXPAND
+    from hubcensus.db import store
+    from hubcensus.db.connection import open_database
 
     client = make_client(config.endpoint, config.token)
     with tempfile.TemporaryDirectory(prefix="hubcensus-explain-") as tmp:

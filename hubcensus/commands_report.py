@@ -69,8 +69,8 @@ def report(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="Comma-separated: html,md,csv.")] = "html,md,csv",
 ) -> None:
-    from analysis.report import write_report
-    from db.connection import DatabaseError
+    from hubcensus.analysis.report import write_report
+    from hubcensus.db.connection import DatabaseError
 
     target = out or Path("reports") / f"{datetime.now(UTC):%Y-%m-%d}"
     try:
@@ -90,8 +90,8 @@ def sql(
     db: DbOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:
-    from analysis.sql import OUTPUT_FORMATS, SqlError, run_sql, to_csv, to_json, to_table
-    from db.connection import DatabaseError
+    from hubcensus.analysis.sql import OUTPUT_FORMATS, SqlError, run_sql, to_csv, to_json, to_table
+    from hubcensus.db.connection import DatabaseError
 
     if fmt not in OUTPUT_FORMATS:
         raise _fail(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
@@ -111,8 +111,8 @@ def export(
     ],
     db: DbOption = None,
 ) -> None:
-    from analysis.export import export_parquet
-    from db.connection import DatabaseError
+    from hubcensus.analysis.export import export_parquet
+    from hubcensus.db.connection import DatabaseError
 
     try:
         written = export_parquet(resolve_db(db), parquet)

@@ -10,7 +10,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from crawler.summary import CrawlSummary
+from hubcensus.crawler.run_summary import CrawlSummary
 
 
 def _stamp() -> str:

@@ -1,3 +1,3 @@
 """Shared test setup: the fakehub fixtures (`fakehub_server`, `fakehub_subprocess`, `hf_env`...)."""
 
-pytest_plugins = ["fakehub.pytest_plugin"]
+pytest_plugins = ["hubcensus.fakehub.pytest_plugin"]

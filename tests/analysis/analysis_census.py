@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from db import listing_store, store
-from db.connection import open_database
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import open_database
 
 NOW = datetime(2024, 4, 2, 12, 0)
 SEEN = datetime(2024, 4, 1)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 from analysis_census import build_census
-
-from db.connection import open_database
+from hubcensus.db.connection import open_database
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from db import listing_store, store
-from db.connection import open_database
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import open_database
 
 CASES = [
     # (dominant_dtype, quant_method, bits_per_param, gguf_total) -> dtype_family

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+from hubcensus.analysis.export import export_parquet
+from hubcensus.db import schema
 from typer.testing import CliRunner
 
-from analysis.export import export_parquet
-from db import schema
 from hubcensus.cli import app
 
 runner = CliRunner()

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from analysis import figures, queries
-from analysis.connect import open_readonly
+from hubcensus.analysis import figures, queries
+from hubcensus.analysis.connect import open_readonly
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-
-from analysis import queries
-from analysis.connect import open_readonly
+from hubcensus.analysis import queries
+from hubcensus.analysis.connect import open_readonly
 
 
 def _run(path: Path, name: str, since: datetime | None = None) -> list[dict]:

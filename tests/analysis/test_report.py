@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from analysis_census import NOW
-
-from analysis.report import CHARTS, write_report
-from analysis.summary import EMPTY
+from hubcensus.analysis.headline import EMPTY
+from hubcensus.analysis.report import CHARTS, write_report
 
 HEADLINE = [
     "Based on 11 current models created 2024-01 to 2024-03 (10 with a known storage format, 2 measured exactly "
@@ -143,7 +142,7 @@ def test_empty_database_says_so_and_still_writes_files(empty_db: Path, tmp_path:
 
 
 def test_headline_compares_with_a_month_that_has_enough_models() -> None:
-    from analysis.summary import headline
+    from hubcensus.analysis.headline import headline
 
     def share(month: str, family: str, models: int, share: float) -> dict:
         return {"month": month, "dtype_family": family, "models": models, "share_models": share}

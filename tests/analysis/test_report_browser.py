@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from analysis_census import NOW
-
-from analysis.report import CHARTS, write_report
+from hubcensus.analysis.report import CHARTS, write_report
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 OFFLINE = [

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from analysis.sql import run_sql
-from db import schema
+from hubcensus.analysis.sql import run_sql
+from hubcensus.db import schema
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "schema.md").read_text(encoding="utf-8")
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from analysis.connect import open_readonly
-from analysis.sql import SqlError, check_read_only, run_sql, to_csv, to_json
+from hubcensus.analysis.connect import open_readonly
+from hubcensus.analysis.sql import SqlError, check_read_only, run_sql, to_csv, to_json
 
 WRITES = [
     "INSERT INTO models (model_id) VALUES ('evil/x')",

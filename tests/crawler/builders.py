@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.safetensors_format import FileHeader, parse_header
-from db.dtypes import storage_bytes
+from hubcensus.crawler.formats.safetensors import FileHeader, parse_header
+
+from hubcensus.dtypes import storage_bytes
 
 Spec = tuple[str, str, tuple[int, ...]]
 

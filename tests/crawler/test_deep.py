@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from crawler.deep import Candidate, Selection, parse_selection, pending, read_model, run_deep
-from crawler.headers import read_repo_headers
-from crawler.hub import CrawlInterrupted, HubError, make_client
-from db import listing_store, store
-from db.connection import open_database
-from fakehub.pytest_plugin import FIXTURES_HUB
+from hubcensus.crawler.deep import read_model, run_deep
+from hubcensus.crawler.files.headers import read_repo_headers
+from hubcensus.crawler.hub import CrawlInterrupted, HubError, make_client
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import open_database
+from hubcensus.db.header_queue import Candidate, Selection, parse_selection, pending
+from hubcensus.fakehub.pytest_plugin import FIXTURES_HUB
 
 SEED = 3
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from crawler.listing import EXPAND, base_models, estimate_quant_method, normalize, parse_hub_date
+from hubcensus.crawler.walk.listing import (
+    EXPAND,
+    base_models,
+    estimate_quant_method,
+    normalize,
+    parse_hub_date,
+)
 
 SHA = "a" * 40
 

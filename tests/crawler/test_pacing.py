@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
-from crawler.pacing import (
+from hubcensus.crawler.pacing import (
     Pacer,
     Policy,
     RateLimit,

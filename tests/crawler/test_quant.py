@@ -26,15 +26,15 @@ from builders import (
     llama_tensors,
     numel,
 )
+from hubcensus.crawler.counting.quant import read_config
+from hubcensus.crawler.counting.weights import analyze, reconcile, tensor_role
+from hubcensus.crawler.files.weightfiles import component_of
+from hubcensus.crawler.formats.safetensors import parse_header, split_prefix
 from huggingface_hub.hf_api import _parse_safetensors_header
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from crawler.quant import read_config
-from crawler.safetensors_format import parse_header, split_prefix
-from crawler.weightfiles import component_of
-from crawler.weights import analyze, reconcile, tensor_role
-from db.dtypes import memory_bytes, storage_bytes
+from hubcensus.dtypes import memory_bytes, storage_bytes
 
 CFG = LlamaConfig()  # hidden 256, intermediate 768, 2 layers, vocab 1000, 4 heads / 2 kv heads of 64
 GPTQ_CONFIG = {"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}

@@ -12,16 +12,15 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from crawler.hub import HubClient, HubError, make_client
-from crawler.listing import parse_hub_date
-from crawler.pacing import Pacer, RetryPolicy
-from crawler.run import CrawlOptions, crawl
-from crawler.summary import CrawlSummary
-from db import store
-from db.connection import open_database
-from fakehub.app import RunningHub
-from fakehub.faults import FaultConfig
+from hubcensus.crawler.hub import HubClient, HubError, make_client
+from hubcensus.crawler.pacing import Pacer, RetryPolicy
+from hubcensus.crawler.run import CrawlOptions, crawl
+from hubcensus.crawler.run_summary import CrawlSummary
+from hubcensus.crawler.walk.listing import parse_hub_date
+from hubcensus.db import store
+from hubcensus.db.connection import open_database
+from hubcensus.fakehub.app import RunningHub
+from hubcensus.fakehub.faults import FaultConfig
 
 pytestmark = pytest.mark.usefixtures("hf_env")
 

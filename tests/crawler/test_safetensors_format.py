@@ -11,11 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builders import LLAMA3_8B, LlamaConfig, header_bytes, llama_tensors, numel, write_header_only
-from huggingface_hub.hf_api import _parse_safetensors_header
-from safetensors import safe_open
-from safetensors.numpy import save_file
-
-from crawler.safetensors_format import (
+from hubcensus.crawler.formats.safetensors import (
     FileHeader,
     HeaderError,
     NeedBytes,
@@ -25,6 +21,9 @@ from crawler.safetensors_format import (
     read_length_prefix,
     split_prefix,
 )
+from huggingface_hub.hf_api import _parse_safetensors_header
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "hub"
 MINILM = FIXTURES / "sentence-transformers" / "all-MiniLM-L6-v2"

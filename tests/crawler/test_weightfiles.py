@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawler.weightfiles import WeightGroup, component_of, group_weight_files
+from hubcensus.crawler.files.weightfiles import WeightGroup, component_of, group_weight_files
 
 
 def test_index_names_the_shards_and_consolidated_copy_is_ignored() -> None:

@@ -6,9 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from db import listing_store, store
-from db.connection import open_database
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import open_database
 
 SHA1, SHA2 = "1" * 40, "2" * 40
 SEEN = datetime(2026, 3, 1)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from db import listing_store, store
-from db.connection import DatabaseBusy, DatabaseError, open_database
-from db.migrations import LATEST_VERSION
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import DatabaseBusy, DatabaseError, open_database
+from hubcensus.db.migrations import LATEST_VERSION
 
 SHA1, SHA2 = "1" * 40, "2" * 40
 
@@ -148,7 +147,7 @@ def test_second_writer_is_refused_and_reader_needs_a_file(tmp_path: Path, db) ->
 
 
 def test_history_tables_keep_their_natural_keys_unique(db) -> None:
-    from db.schema import UNIQUE_KEYS
+    from hubcensus.db.schema import UNIQUE_KEYS
 
     run = store.start_run(db, mode="full", endpoint="e", version="t")
     for day, sha, downloads in ((1, SHA1, 5), (1, SHA1, 5), (2, SHA1, 6), (2, SHA2, 7), (3, SHA2, 7)):

@@ -1,4 +1,4 @@
-"""`python -m fakehub serve`: the URL line, the stats/truth endpoints, clean SIGTERM."""
+"""`python -m hubcensus.fakehub serve`: the URL line, the stats/truth endpoints, clean SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from huggingface_hub import HfApi
 
 def test_help_teaches() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "fakehub", "serve", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "hubcensus.fakehub", "serve", "--help"], capture_output=True, text=True, check=True
     ).stdout
     for flag in (
         "--repos",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hubcensus.fakehub.synthetic import now_ms
 from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
-import fakehub
-from fakehub.synthetic import now_ms
+from hubcensus import fakehub
 
 
 def _walk(api: HfApi) -> dict[str, tuple[str, object, object]]:

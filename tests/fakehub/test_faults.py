@@ -9,10 +9,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 import pytest
+from hubcensus.fakehub import FaultConfig
 from huggingface_hub import HfApi
 from huggingface_hub.errors import SafetensorsParsingError
-
-from fakehub import FaultConfig
 
 
 def _conn(url: str) -> http.client.HTTPConnection:

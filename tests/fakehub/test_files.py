@@ -18,7 +18,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-import fakehub
+from hubcensus import fakehub
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from fakehub import layouts
-from fakehub.catalog import Catalog
-from fakehub.rng import hash64, hash64_np, rand, rand_np
-from fakehub.synthetic import SyntheticSource
+from hubcensus.fakehub import layouts
+from hubcensus.fakehub.catalog import Catalog
+from hubcensus.fakehub.rng import hash64, hash64_np, rand, rand_np
+from hubcensus.fakehub.synthetic import SyntheticSource
 
 SCHEMES = ("gptq", "awq", "bnb-4bit", "bnb-8bit", "fp8", "nvfp4", "compressed-tensors", "mlx")
 

@@ -8,12 +8,12 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from hubcensus.fakehub.repo import parse_iso
 from huggingface_hub import HfApi
 from huggingface_hub.errors import BadRequestError
 from huggingface_hub.utils._pagination import paginate
 
-import fakehub
-from fakehub.repo import parse_iso
+from hubcensus import fakehub
 
 EXPAND = [
     "safetensors",

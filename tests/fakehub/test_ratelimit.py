@@ -6,10 +6,9 @@ import re
 import urllib.request
 
 import pytest
+from hubcensus.fakehub.ratelimit import RateLimiter
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
-
-from fakehub.ratelimit import RateLimiter
 
 
 def test_headers_on_every_response(fakehub_server) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hubcensus.db.connection import open_database
+from hubcensus.fakehub.app import RunningHub
+from hubcensus.fakehub.faults import FaultConfig
 from typer.testing import CliRunner
 
-from db.connection import open_database
-from fakehub.app import RunningHub
-from fakehub.faults import FaultConfig
 from hubcensus.cli import app
 
 pytestmark = pytest.mark.usefixtures("hf_env")

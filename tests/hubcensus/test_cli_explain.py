@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hubcensus.crawler.deep import run_deep
+from hubcensus.crawler.hub import make_client
+from hubcensus.crawler.walk.listing import EXPAND, normalize
+from hubcensus.db import listing_store, store
+from hubcensus.db.connection import open_database, utcnow
+from hubcensus.fakehub.pytest_plugin import FIXTURES_HUB
 from typer.testing import CliRunner
 
-from crawler.deep import run_deep
-from crawler.hub import make_client
-from crawler.listing import EXPAND, normalize
-from db import listing_store, store
-from db.connection import open_database, utcnow
-from fakehub.pytest_plugin import FIXTURES_HUB
 from hubcensus.cli import app
 
 pytestmark = pytest.mark.usefixtures("hf_env")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from db.dtypes import FLOAT8_DTYPES, storage_bytes
+from hubcensus.dtypes import FLOAT8_DTYPES, storage_bytes
 
 EXPAND: tuple[str, ...] = (
     "safetensors", "gguf", "createdAt", "lastModified", "sha", "library_name", "pipeline_tag", "tags",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from db.dtypes import DTYPE_BITS, FLOAT8_DTYPES
+from hubcensus.dtypes import DTYPE_BITS, FLOAT8_DTYPES
 
 METHODS = (
     "none",

@@ -5,9 +5,9 @@
 - A sharded folder: one API call to ``/api/models/{id}/safetensors-metadata/{index}``
   returns every shard's header; where the Hub does not offer it (404), the index
   is read and each shard's header by range reads.
-- File names come from the listing's siblings (`crawler.weightfiles`): no HEAD probes.
+- File names come from the listing's siblings (`hubcensus.crawler.files.weightfiles`): no HEAD probes.
 
-Every header goes through our bounded parser (`crawler.safetensors_format`).
+Every header goes through our bounded parser (`hubcensus.crawler.formats.safetensors`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from crawler.hub import HubError
-from crawler.safetensors_format import (
+from hubcensus.crawler.files.weightfiles import group_weight_files
+from hubcensus.crawler.formats.safetensors import (
     MAX_HEADER_BYTES,
     FileHeader,
     HeaderError,
@@ -27,7 +27,7 @@ from crawler.safetensors_format import (
     parse_header,
     split_prefix,
 )
-from crawler.weightfiles import group_weight_files
+from hubcensus.crawler.hub import HubError
 
 PREFIX_BYTES = 100_000
 """Like huggingface_hub: 97% of headers fit in the first 100 kB, so one request usually does."""

@@ -14,10 +14,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.quant import QuantConfig, Shape, TensorClass, classify, decide_method, format_bits, read_config
-from crawler.safetensors_format import FileHeader
-from crawler.weightfiles import component_of
-from db.dtypes import memory_bytes
+from hubcensus.crawler.counting.quant import (
+    QuantConfig,
+    Shape,
+    TensorClass,
+    classify,
+    decide_method,
+    format_bits,
+    read_config,
+)
+from hubcensus.crawler.files.weightfiles import component_of
+from hubcensus.crawler.formats.safetensors import FileHeader
+
+from hubcensus.dtypes import memory_bytes
 
 MAX_EVIDENCE = 12
 ROLES = ("embedding", "attention", "mlp", "experts", "router", "norm", "lm_head", "other")

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hubcensus.crawler.formats.tensor_table import Columns, Tensor, TensorTable
 
-from crawler.tensor_table import Columns, Tensor, TensorTable
-from db.dtypes import DTYPE_BITS
+from hubcensus.dtypes import DTYPE_BITS
 
 MAX_HEADER_BYTES = 100_000_000
 MAX_TENSORS = 2_000_000

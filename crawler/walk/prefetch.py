@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from crawler.hub import HubClient, HubError, Page
+from hubcensus.crawler.hub import HubClient, HubError, Page
 
 
 @dataclass

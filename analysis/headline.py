@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from analysis.queries import FAMILIES, Rows, first, pivot
+from hubcensus.analysis.queries import FAMILIES, Rows, first, pivot
 
 MIN_MONTH_MODELS = 20
 """A month needs this many models of known format to be the headline's point of comparison."""

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from db.store import RUN_COUNTERS
+from hubcensus.db.store import RUN_COUNTERS
 
 
 @dataclass

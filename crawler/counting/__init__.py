@@ -1,0 +1,1 @@
+"""Pure counting: quantization methods, effective parameters, per-model weight figures."""

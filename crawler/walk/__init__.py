@@ -1,0 +1,1 @@
+"""The listing walk: normalizing items, fetching pages ahead of the store."""

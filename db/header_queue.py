@@ -1,0 +1,149 @@
+"""The header queue: which models the header pass reads next, and where it stands (all its SQL).
+
+Selection (`hubcensus crawl --deep ...`):
+- ``changed`` (default): models whose headers were never read at their current sha;
+- ``all``: every live model with safetensors files (re-reads everything);
+- ``top:N``: the N most downloaded of those ``changed`` would pick;
+- ``none``: skip the pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hubcensus.db.connection import Database
+
+CHUNK = 2000
+"""Candidates read from the database at a time."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which models the deep pass reads."""
+
+    mode: str  # none | changed | all | top
+    top: int | None = None
+
+
+def parse_selection(text: str) -> Selection:
+    """`none`, `changed`, `all` or `top:N`; a ValueError with the accepted forms otherwise."""
+    value = text.strip().lower()
+    if value in ("none", "changed", "all"):
+        return Selection(value)
+    if value.startswith("top:") and value[4:].isdigit() and int(value[4:]) > 0:
+        return Selection("top", int(value[4:]))
+    raise ValueError(f"--deep must be none, changed, all or top:N (N > 0), not {text!r}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model to read: its commit, weight files, quantization config and the Hub's own counts."""
+
+    model_id: str
+    sha: str
+    weight_files: list[str]
+    config: dict[str, Any] | None
+    hub: dict[str, Any] | None
+
+
+def _selected(selection: Selection) -> str:
+    stale = "" if selection.mode == "all" else "AND m.deep_sha IS DISTINCT FROM m.sha"
+    return f"m.deleted_at IS NULL AND m.sha IS NOT NULL AND len(coalesce(m.weight_files, [])) > 0 {stale}"
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Where the header pass stands over the models with weight files."""
+
+    read: int
+    """Exact figures from the headers of the current sha."""
+    unreadable: int
+    """Current sha tried and found unreadable, gated or gone (not tried again until it changes)."""
+    waiting: int
+    """Not read at the current sha yet (gated ones included)."""
+    gated: int
+    """Of those waiting, the gated ones (read only with a token)."""
+
+
+def backlog(db: Database) -> Backlog:
+    """Counts of the models with weight files by where their headers stand (one scan of `models`)."""
+    row = db.con.execute(
+        f"""SELECT count(*) FILTER (WHERE deep_sha = sha AND weights_source = 'header'),
+                   count(*) FILTER (WHERE deep_sha = sha AND weights_source IS DISTINCT FROM 'header'),
+                   count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha),
+                   count(*) FILTER (WHERE deep_sha IS DISTINCT FROM sha AND gated IS NOT NULL)
+            FROM models m WHERE {_selected(Selection("all"))}"""
+    ).fetchone()
+    return Backlog(*(int(n) for n in row))
+
+
+def gated_pending(db: Database, selection: Selection) -> int:
+    """Gated models the selection would read (a token is needed for them)."""
+    if selection.mode == "none":
+        return 0
+    sql = f"SELECT count(*) FROM models m WHERE {_selected(selection)} AND m.gated IS NOT NULL"
+    return int(db.con.execute(sql).fetchone()[0])
+
+
+def pending(
+    db: Database, selection: Selection, *, gated: bool = True, chunk: int = CHUNK
+) -> tuple[int, Iterator[Candidate]]:
+    """How many models the selection asks for, and those models, most downloaded first.
+
+    The order is fixed once in a temp table of keys; the candidates themselves are
+    read `chunk` at a time, so a whole-Hub selection never sits in memory (or in
+    DuckDB's memory limit) at once. Without `gated`, gated models are left out.
+    """
+    if selection.mode == "none":
+        return 0, iter(())
+    where = _selected(selection) + ("" if gated else " AND m.gated IS NULL")
+    top = f"QUALIFY n <= {int(selection.top)}" if selection.mode == "top" else ""
+    con = db.con
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE deep_todo AS
+        SELECT row_number() OVER (ORDER BY m.downloads DESC NULLS LAST, m.model_id) AS n, m.model_id
+        FROM models m WHERE {where} {top} ORDER BY n
+        """
+    )
+    (count,) = con.execute("SELECT count(*) FROM deep_todo").fetchone()
+    return int(count), _candidates(db, int(count), chunk)
+
+
+def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
+    con = db.con
+    try:
+        for first in range(1, count + 1, chunk):
+            bounds = [first, first + chunk - 1]
+            rows = con.execute(
+                """
+                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters
+                FROM deep_todo t JOIN models m ON m.model_id = t.model_id
+                LEFT JOIN (
+                    SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
+                    FROM model_dtypes
+                    WHERE source = 'hub' AND model_id IN (SELECT model_id FROM deep_todo WHERE n BETWEEN ? AND ?)
+                    GROUP BY model_id
+                ) h ON h.model_id = m.model_id
+                WHERE t.n BETWEEN ? AND ?
+                ORDER BY t.n
+                """,
+                bounds + bounds,
+            ).fetchall()
+            for model_id, sha, files, config, total, params in rows:
+                yield Candidate(
+                    model_id=model_id,
+                    sha=sha,
+                    weight_files=list(files),
+                    config=json.loads(config) if config else None,
+                    hub={"total": total, "parameters": dict(params or {})}
+                    if total is not None or params
+                    else None,
+                )
+    finally:
+        with contextlib.suppress(Exception):  # an abandoned walk may be closed after its database
+            con.execute("DROP TABLE IF EXISTS deep_todo")
