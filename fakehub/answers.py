@@ -71,6 +71,7 @@ class Request:
     headers: Mapping[str, str]
     form: list[tuple[str, str]] = field(default_factory=list)
     query: str = ""
+    cdn: str | None = None  # base URL of the CDN listener (LFS downloads are redirected there)
 
     @property
     def head(self) -> bool:

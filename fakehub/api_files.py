@@ -10,6 +10,7 @@ from hubcensus.fakehub.access import check_gate, find_repo
 from hubcensus.fakehub.answers import HubError, Request, Response
 from hubcensus.fakehub.catalog import Catalog
 from hubcensus.fakehub.repo import RepoFile
+from hubcensus.fakehub.xet import signed_url, xet_hash
 
 CHUNK = 1 << 20
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -52,7 +53,8 @@ def byte_range(f: RepoFile, rng: str | None, extra: dict[str, str]) -> tuple[int
 
 
 def resolve(cat: Catalog, req: Request) -> Response:
-    """HEAD/GET /{id}/resolve|raw/{rev}/{path}: ETag, X-Repo-Commit, byte ranges; renamed repos 307."""
+    """HEAD/GET /{id}/resolve|raw/{rev}/{path}: small files 200/206 here (ETag, X-Repo-Commit, ranges); LFS files
+    302 to the CDN (X-Linked-Size, X-Linked-Etag, X-Xet-Hash, X-Repo-Commit); renamed repos 307."""
     p = req.parts
     kind, rev, path = p[2], p[3], "/".join(p[4:])
     rest = f"/{kind}/{quote(rev, safe='')}/{quote(path)}"
@@ -61,6 +63,11 @@ def resolve(cat: Catalog, req: Request) -> Response:
     f = repo.files.get(path)
     if f is None:
         raise HubError(404, "EntryNotFound", f"{path} does not exist on {rev}", {"X-Repo-Commit": repo.sha})
+    if f.lfs and req.cdn:  # Xet-backed: 302 to the CDN, which serves the bytes (and the ranges)
+        loc = signed_url(req.cdn, repo, f, cat.now_ms)
+        return Response.redirect(302, loc, {
+            "X-Repo-Commit": repo.sha, "ETag": f'"{f.etag()}"', "X-Linked-Etag": f'"{f.etag()}"',
+            "X-Linked-Size": str(f.size), "X-Xet-Hash": xet_hash(f)})
     h = {"X-Repo-Commit": repo.sha, "ETag": f'"{f.etag()}"', "Accept-Ranges": "bytes",
          "Content-Type": content_type(path)}
     if f.lfs:

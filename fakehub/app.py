@@ -9,6 +9,7 @@ from typing import Any
 
 from hubcensus.fakehub.access import DENIED_TOKEN
 from hubcensus.fakehub.catalog import Catalog, Query
+from hubcensus.fakehub.cdn import CdnServer
 from hubcensus.fakehub.faults import FaultConfig, Faults
 from hubcensus.fakehub.hostile import hostile_repos
 from hubcensus.fakehub.ondisk import load_dir, static_truth
@@ -36,6 +37,7 @@ class FakeHubConfig:
     window_s: int = 300
     faults: FaultConfig = field(default_factory=FaultConfig)
     denied_tokens: frozenset[str] = frozenset({DENIED_TOKEN})  # valid tokens NOT on gated repos' access lists
+    cdn_port: int = 0  # the CDN listener's port (0 = a free one); LFS downloads are redirected there
 
 
 def build_catalog(cfg: FakeHubConfig) -> Catalog:
@@ -64,6 +66,13 @@ class RunningHub:
     def url(self) -> str:
         """Base URL, e.g. http://127.0.0.1:54321 (pass it as HfApi(endpoint=...))."""
         return self.server.url
+
+    @property
+    def cdn_url(self) -> str:
+        """Base URL of the CDN listener (another port of this fakehub) that LFS downloads are redirected to."""
+        url = self.server.cdn_url
+        assert url is not None
+        return url
 
     @property
     def catalog(self) -> Catalog:
@@ -121,7 +130,9 @@ def make_server(cfg: FakeHubConfig) -> FakeHubServer:
     for sort in ("createdAt", "lastModified"):  # warm the two crawl orders
         catalog.page(sort, Query(), 1, None)
     limiter = RateLimiter({"api": cfg.quota_api, "resolvers": cfg.quota_resolvers}, cfg.window_s)
-    return FakeHubServer((cfg.host, cfg.port), catalog, limiter, Faults(cfg.faults))
+    server = FakeHubServer((cfg.host, cfg.port), catalog, limiter, Faults(cfg.faults))
+    server.cdn = CdnServer((cfg.host, cfg.cdn_port), server)
+    return server
 
 
 def start(config: FakeHubConfig | None = None) -> RunningHub:

@@ -204,6 +204,17 @@ class Catalog:
                 return self.statics.truth(j)
         return None
 
+    def repo_by_hub_id(self, hub_id: str) -> Repo | None:
+        """The existing (not deleted) repo carrying this `_id`, whatever its name, else None."""
+        if self.synthetic is not None and self._table is not None:
+            i = self.synthetic.index_of_hub_id(hub_id, self.epoch)
+            if i is not None:
+                return self.synthetic.repo(i, self.epoch) if self._table.alive[i] else None
+        for j, (r, _) in enumerate(self.static):
+            if r.object_id == hub_id:
+                return None if j in self.statics.deleted else r
+        return None
+
     def ids(self) -> Iterator[str]:
         """Ids of all listed (live, public) repos at this epoch (synthetic by index, then static)."""
         if self.synthetic and self._table is not None:

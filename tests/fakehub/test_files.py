@@ -141,19 +141,33 @@ def test_hf_hub_download_index_and_file_exists(
     assert not api.file_exists("nobody/nothing", "config.json")
 
 
+def cdn(hub: fakehub.RunningHub, method: str, path: str, headers: dict | None = None) -> http.client.HTTPResponse:
+    """resolve (must answer 302 to the CDN), then the same request at the Location."""
+    r = raw(hub, "HEAD", path)
+    assert r.status == 302, r.status
+    loc = r.headers["Location"]
+    assert loc.startswith(hub.cdn_url + "/")
+    u = urlsplit(loc)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request(method, f"{u.path}?{u.query}", headers=headers or {})
+    out = conn.getresponse()
+    out.body = out.read()  # type: ignore[attr-defined]
+    conn.close()
+    return out
+
+
 def test_resolve_head_headers(hub: fakehub.RunningHub, truths: list[dict]) -> None:
     t = find(truths, single)
     r = raw(hub, "HEAD", f"/{t['id']}/resolve/main/model.safetensors")
-    assert r.status == 200
+    assert r.status == 302 and r.headers["Location"].startswith(hub.cdn_url + "/xet-bridge-us/")
     assert r.headers["X-Repo-Commit"] == t["sha"]
-    assert (
-        int(r.headers["Content-Length"])
-        == int(r.headers["X-Linked-Size"])
-        == t["file_sizes"]["model.safetensors"]
-    )
+    assert int(r.headers["X-Linked-Size"]) == t["file_sizes"]["model.safetensors"]
     assert r.headers["ETag"] == r.headers["X-Linked-Etag"] and len(r.headers["ETag"].strip('"')) == 64
-    assert not any(k.lower().startswith("x-xet") for k in r.headers)
+    assert len(r.headers["X-Xet-Hash"]) == 64
     assert r.headers["RateLimit"].startswith('"resolvers";r=') and "RateLimit-Policy" in r.headers
+    c = cdn(hub, "HEAD", f"/{t['id']}/resolve/main/model.safetensors")
+    assert c.status == 200 and int(c.headers["Content-Length"]) == t["file_sizes"]["model.safetensors"]
+    assert not any(k.lower().startswith("x-") for k in c.headers) and "RateLimit" not in c.headers
     cfg = raw(hub, "HEAD", f"/{t['id']}/raw/main/config.json")
     assert (
         cfg.status == 200 and "X-Linked-Etag" not in cfg.headers and len(cfg.headers["ETag"].strip('"')) == 40
@@ -165,26 +179,29 @@ def test_ranges_exact(hub: fakehub.RunningHub, truths: list[dict]) -> None:
     size = t["file_sizes"]["model.safetensors"]
     n = t["files"]["model.safetensors"]["header_len"]
     p = f"/{t['id']}/resolve/main/model.safetensors"
-    r = raw(hub, "GET", p, {"Range": "bytes=0-7"})
+    r = cdn(hub, "GET", p, {"Range": "bytes=0-7"})
     assert (
         r.status == 206
         and r.body == struct.pack("<Q", n)
         and r.headers["Content-Range"] == f"bytes 0-7/{size}"
     )
-    r = raw(hub, "GET", p, {"Range": f"bytes=8-{n + 7}"})
+    r = cdn(hub, "GET", p, {"Range": f"bytes=8-{n + 7}"})
     assert r.status == 206 and len(r.body) == n and json.loads(r.body)["__metadata__"] == {"format": "pt"}
-    r = raw(hub, "GET", p, {"Range": f"bytes={size - 10}-"})
+    r = cdn(hub, "GET", p, {"Range": f"bytes={size - 10}-"})
     assert (
         r.status == 206
         and r.body == bytes(10)
         and r.headers["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
     )
-    r = raw(hub, "GET", p, {"Range": "bytes=-4"})
+    r = cdn(hub, "GET", p, {"Range": "bytes=-4"})
     assert r.status == 206 and len(r.body) == 4
-    r = raw(hub, "GET", p, {"Range": f"bytes={size - 2}-{size + 100}"})
+    r = cdn(hub, "GET", p, {"Range": f"bytes={size - 2}-{size + 100}"})
     assert r.status == 206 and len(r.body) == 2
-    r = raw(hub, "GET", p, {"Range": f"bytes={size}-"})
-    assert r.status == 416 and r.headers["Content-Range"] == f"bytes */{size}" and r.headers["X-Error-Code"]
+    r = cdn(hub, "GET", p, {"Range": f"bytes={size}-"})
+    assert r.status == 416 and r.headers["Content-Range"] == f"bytes */{size}" and "X-Error-Code" not in r.headers
+    r = raw(hub, "GET", f"/{t['id']}/resolve/main/config.json", {"Range": "bytes=2-5"})
+    cfg = hub.catalog.get(t["id"]).files["config.json"]
+    assert r.status == 206 and r.body == cfg.read(2, 6) and r.headers["Content-Range"] == f"bytes 2-5/{cfg.size}"
     r = raw(hub, "GET", f"/{t['id']}/raw/main/config.json")
     assert r.status == 200 and json.loads(r.body)["model_type"] == t["config"]["model_type"]
 
@@ -257,7 +274,10 @@ def test_stats_count_routes_exactly(fakehub_server, hf_env) -> None:
         "resolve_get": 1,
         "tree": 0,
         "paths_info": 0,
+        "cdn_head": 0,
+        "cdn_get": 1,  # the range read, redirected (302) by resolve_get
         "other": 0,
     }
-    assert snap["by_bucket"] == {"api": 2, "resolvers": 2} and snap["requests"] == 4 and snap["429s"] == 0
-    assert snap["by_status"] == {200: 3, 206: 1}
+    assert snap["by_bucket"] == {"api": 2, "resolvers": 2, "cdn": 1} and snap["requests"] == 5
+    assert snap["by_status"] == {200: 2, 302: 2, 206: 1} and snap["429s"] == 0
+    assert snap["cdn"] == {"requests": 1, "with_authorization": 0}
