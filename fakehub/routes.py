@@ -30,8 +30,16 @@ class Route:
     handler: Handler | None
 
 
+def _model_verb(p: list[str], verb: str) -> bool:
+    """/api/models/{org}/{name}/{verb}/{rev}[...]"""
+    return len(p) >= 6 and p[:2] == ["api", "models"] and p[4] == verb
+
+
 ROUTES: tuple[Route, ...] = (
     Route("list", "api", ("GET",), lambda p: p == ["api", "models"], api_models.list_models),
+    Route("tree", "api", ("GET",), lambda p: _model_verb(p, "tree"), api_files.tree),
+    Route("paths_info", "api", ("POST",), lambda p: _model_verb(p, "paths-info") and len(p) == 6,
+          api_files.paths_info),
     Route("model_info", "api", ("GET",),
           lambda p: p[:2] == ["api", "models"] and (len(p) in (3, 4) or (len(p) == 6 and p[4] == "revision")),
           api_models.model_info),
