@@ -246,7 +246,8 @@ def test_summary_line_is_one_line() -> None:
                      models_seen=10, models_new=2, models_updated=1, requests_api=1, elapsed=0.5,
                      watermark=datetime(2026, 1, 1))  # fmt: skip
     assert s.line() == (
-        "run 3 ok: incremental, 1 pages, 10 models seen (2 new, 1 updated, 0 deleted), 1 API requests, "
+        "run 3 ok: incremental, 1 pages, 10 models seen (2 new, 1 updated, 0 renamed, 0 no longer public), "
+        "1 API requests, "
         "0 rate-limited, 0 retries, 0 errors in 0.5s"
     )
 
