@@ -88,10 +88,16 @@ def _fold(con: Any, old: str, new: str) -> None:
     con.execute("DELETE FROM models WHERE model_id = ?", [old])
 
 
+def _one(con: Any, sql: str, params: list[Any]) -> tuple | None:
+    """The first row of a query, with the result consumed (DuckDB wants it before other work)."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
 def _free_name(con: Any, name: str, hub_id: str) -> str:
     base = f"{name}{PLACEHOLDER}{hub_id}"
     candidate, n = base, 1
-    while con.execute("SELECT count(*) FROM models WHERE model_id = ?", [candidate]).fetchone()[0]:
+    while _one(con, "SELECT 1 FROM models WHERE model_id = ?", [candidate]):
         n += 1
         candidate = f"{base}~{n}"
     return candidate
@@ -169,8 +175,8 @@ def rename_model(
     con = db.con
     con.execute("BEGIN TRANSACTION")
     try:
-        row = con.execute("SELECT hub_id FROM models WHERE model_id = ?", [old_id]).fetchone()
-        target = con.execute("SELECT hub_id FROM models WHERE model_id = ?", [new_id]).fetchone()
+        row = _one(con, "SELECT hub_id FROM models WHERE model_id = ?", [old_id])
+        target = _one(con, "SELECT hub_id FROM models WHERE model_id = ?", [new_id])
         known = None if row is None else (row[0] or hub_id)
         conflict = row is None or (hub_id is not None and row[0] is not None and row[0] != hub_id)
         if not conflict and target is not None and known and target[0] and target[0] != known:
@@ -194,28 +200,23 @@ def current_model_id(con: Any, name: str) -> str | None:
     None when the name is neither stored nor an old name of a stored model. Works on
     read-only files made before `model_renames` existed (then: the name itself, if stored).
     """
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_renames'").fetchone()[
-        0
-    ]:
-        found = con.execute("SELECT count(*) FROM models WHERE model_id = ?", [name]).fetchone()[0]
-        return name if found else None
-    row = con.execute("SELECT deleted_at IS NULL FROM models WHERE model_id = ?", [name]).fetchone()
+    if not _one(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'model_renames'", []):
+        return name if _one(con, "SELECT 1 FROM models WHERE model_id = ?", [name]) else None
+    row = _one(con, "SELECT deleted_at IS NULL FROM models WHERE model_id = ?", [name])
     if row is not None and row[0]:
         return name
     seen = {name}
     current = name
     while True:
-        nxt = con.execute(
+        nxt = _one(
+            con,
             "SELECT new_id FROM model_renames WHERE old_id = ? ORDER BY seen_at DESC, new_id LIMIT 1",
             [current],
-        ).fetchone()
+        )
         if nxt is None or nxt[0] in seen:
             break
         current = nxt[0]
         seen.add(current)
-    if (
-        current != name
-        and con.execute("SELECT count(*) FROM models WHERE model_id = ?", [current]).fetchone()[0]
-    ):
+    if current != name and _one(con, "SELECT 1 FROM models WHERE model_id = ?", [current]):
         return current
     return name if row is not None else None

@@ -46,7 +46,7 @@ def test_expand_has_every_field_the_crawl_needs_and_nothing_the_listing_refuses(
     assert set(EXPAND) == {"safetensors", "gguf", "createdAt", "lastModified", "sha", "library_name",
                            "pipeline_tag", "tags", "config", "downloads", "downloadsAllTime", "likes",
                            "gated", "siblings"}  # fmt: skip
-    assert LISTING_REFUSED == {"baseModels", "childrenModelCount", "usedStorage"}
+    assert {"baseModels", "childrenModelCount", "usedStorage"} == LISTING_REFUSED
     assert not LISTING_REFUSED & set(EXPAND)
 
 
