@@ -16,7 +16,7 @@ from hubcensus.dtypes import FLOAT8_DTYPES, storage_bytes
 
 EXPAND: tuple[str, ...] = (
     "safetensors", "gguf", "createdAt", "lastModified", "sha", "library_name", "pipeline_tag", "tags",
-    "config", "downloads", "downloadsAllTime", "likes", "gated", "siblings",
+    "config", "downloads", "downloadsAllTime", "likes", "gated", "siblings", "author",
 )  # fmt: skip
 """The `expand` keys the crawl asks the listing for. The Hub's `/api/models` refuses `baseModels`,
 `childrenModelCount` and `usedStorage` with a 400 (only `/api/models/{id}` takes them): lineage comes

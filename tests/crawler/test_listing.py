@@ -45,7 +45,7 @@ def _item(**over: object) -> dict:
 def test_expand_has_every_field_the_crawl_needs_and_nothing_the_listing_refuses() -> None:
     assert set(EXPAND) == {"safetensors", "gguf", "createdAt", "lastModified", "sha", "library_name",
                            "pipeline_tag", "tags", "config", "downloads", "downloadsAllTime", "likes",
-                           "gated", "siblings"}  # fmt: skip
+                           "gated", "siblings", "author"}  # fmt: skip
     assert {"baseModels", "childrenModelCount", "usedStorage"} == LISTING_REFUSED
     assert not LISTING_REFUSED & set(EXPAND)
 
