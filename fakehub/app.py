@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubcensus.fakehub.access import DENIED_TOKEN
 from hubcensus.fakehub.catalog import Catalog, Query
 from hubcensus.fakehub.faults import FaultConfig, Faults
 from hubcensus.fakehub.hostile import hostile_repos
@@ -34,6 +35,7 @@ class FakeHubConfig:
     quota_resolvers: int = UNLIMITED
     window_s: int = 300
     faults: FaultConfig = field(default_factory=FaultConfig)
+    denied_tokens: frozenset[str] = frozenset({DENIED_TOKEN})  # valid tokens NOT on gated repos' access lists
 
 
 def build_catalog(cfg: FakeHubConfig) -> Catalog:
@@ -44,7 +46,9 @@ def build_catalog(cfg: FakeHubConfig) -> Catalog:
     if cfg.hostile:
         static += hostile_repos()
     syn = SyntheticSource(cfg.synthetic, cfg.seed) if cfg.synthetic else None
-    return Catalog(syn, static, cfg.epoch)
+    cat = Catalog(syn, static, cfg.epoch)
+    cat.gate_denied = frozenset(cfg.denied_tokens)
+    return cat
 
 
 class RunningHub:
@@ -72,6 +76,14 @@ class RunningHub:
     def set_epoch(self, epoch: int) -> None:
         """Move the served catalog to another epoch (models updated, added, deleted)."""
         self.server.catalog.set_epoch(epoch)
+
+    def rename(self, old: str, new: str) -> dict[str, Any]:
+        """Rename a static (on-disk/hostile) repo: same `_id`, the old name answers 307. Returns the event."""
+        return self.server.catalog.rename(old, new)
+
+    def set_state(self, model_id: str, **state: Any) -> None:
+        """Change a static repo: `deleted=`, `private=`, `disabled=`, `gated=` (see Catalog.set_state)."""
+        self.server.catalog.set_state(model_id, **state)
 
     def set_faults(self, faults: FaultConfig) -> None:
         """Replace the fault injection settings (attempt counters restart)."""

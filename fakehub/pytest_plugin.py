@@ -14,7 +14,18 @@ from typing import Any
 import pytest
 from hubcensus.fakehub.app import FakeHubConfig, RunningHub, start
 
-FIXTURES_HUB = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "hub"
+
+def _find_fixtures() -> Path:
+    """`shared/fixtures/hub` beside the checkout, or beside any folder above it (worktrees live deeper)."""
+    here = Path(__file__).resolve().parents[1]
+    for up in (here, *here.parents):
+        cand = up.parent / "shared" / "fixtures" / "hub"
+        if cand.is_dir():
+            return cand
+    return here.parent / "shared" / "fixtures" / "hub"
+
+
+FIXTURES_HUB = _find_fixtures()
 
 
 class SubprocessHub:

@@ -10,11 +10,14 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from hubcensus.fakehub import routes
+from hubcensus.fakehub.access import Redirect
+from hubcensus.fakehub.answers import HubError, Request, Response, error_response
 from hubcensus.fakehub.catalog import Catalog
 from hubcensus.fakehub.faults import Faults
 from hubcensus.fakehub.ratelimit import RateLimiter
-from hubcensus.fakehub.routes import HubError, Response, error_response
 from hubcensus.fakehub.stats import Stats
+
+MAX_BODY = 1 << 20
 
 
 class FakeHubServer(ThreadingHTTPServer):
@@ -40,19 +43,6 @@ class FakeHubServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
-def classify(parts: list[str], head: bool) -> tuple[str, str]:
-    """(route kind, rate-limit bucket) of a request path split on '/'."""
-    if len(parts) >= 5 and parts[2] in ("resolve", "raw"):
-        return ("resolve_head" if head else "resolve_get"), "resolvers"
-    if parts[:2] == ["api", "models"]:
-        if len(parts) == 2:
-            return "list", "api"
-        if len(parts) >= 5 and parts[4] == "safetensors-metadata":
-            return "safetensors_metadata", "api"
-        return "model_info", "api"
-    return "other", "api"
-
-
 class Handler(BaseHTTPRequestHandler):
     """One connection; HTTP/1.1 keep-alive, every response has a Content-Length."""
 
@@ -68,15 +58,33 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._handle(head=True)
 
+    def do_POST(self) -> None:
+        self._handle(head=False)
+
+    def _form(self) -> list[tuple[str, str]]:
+        """The url-encoded body of a POST (read whole, so keep-alive stays in sync)."""
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            raise HubError(413, None, "Payload Too Large")
+        body = self.rfile.read(n) if n else b""
+        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
     def _handle(self, head: bool) -> None:
         srv = self.server
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.split("/")[1:]]
         params = parse_qsl(url.query, keep_blank_values=True)
+        try:
+            form = self._form() if self.command == "POST" else []
+        except HubError as e:
+            self.close_connection = True
+            self._write(error_response(e), head)
+            return
         if parts and parts[0] == "_fakehub":
             self._write(self._internal(parts, params), head)
             return
-        route, bucket = classify(parts, head)
+        rule = routes.classify(parts, self.command)
+        route, bucket = routes.stat_kind(rule, self.command), rule.bucket
         verdict = srv.limiter.take(bucket, self.client_address[0])
         rl = verdict.headers()
         if not verdict.allowed:
@@ -98,10 +106,13 @@ class Handler(BaseHTTPRequestHandler):
             srv.stats.add("fault.fail")
             resp = error_response(HubError(fail_status, "ServerError", "Injected fault", rl))
         else:
+            req = Request(self.command, parts, params, self.headers, form, url.query)
             try:
-                resp = routes.dispatch(srv.catalog, route, parts, params, self.headers, head)
+                resp = routes.dispatch(srv.catalog, rule, req)
             except HubError as e:
                 resp = error_response(e)
+            except Redirect as r:
+                resp = r.response
             except Exception as e:  # pragma: no cover - a bug must still answer
                 traceback.print_exc(file=sys.stderr)
                 resp = error_response(HubError(500, "InternalError", f"fakehub bug: {e!r}"))

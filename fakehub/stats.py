@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-ROUTES = ("list", "model_info", "resolve_head", "resolve_get", "safetensors_metadata", "other")
+ROUTES = ("list", "model_info", "tree", "paths_info", "resolve_head", "resolve_get", "other")
 
 
 class Stats:

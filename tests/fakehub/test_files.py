@@ -14,6 +14,7 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
+    HfHubHTTPError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -84,12 +85,21 @@ def test_safetensors_metadata_single_and_sharded_equal_truth(
             last = max(ti.data_offsets[1] for ti in fm.tensors.values())
             assert 8 + ft["header_len"] + last == ft["size"]
     t = find(truths, sharded)
-    one_call = api.get_sharded_safetensors_metadata(t["id"])
-    assert one_call.parameter_count == t["parameters_by_dtype"]
-    assert one_call.metadata["total_size"] == sum(
+    sharded_md = api.get_safetensors_metadata(t["id"])
+    assert sharded_md.metadata["total_size"] == sum(
         sum(ti.data_offsets[1] - ti.data_offsets[0] for ti in f.tensors.values())
-        for f in one_call.files_metadata.values()
+        for f in sharded_md.files_metadata.values()
     )
+
+
+def test_no_safetensors_metadata_route(hub: fakehub.RunningHub, truths: list[dict], hf_env) -> None:
+    """The Hub has no route returning every shard header: fakehub answers 404 like any unknown path."""
+    t = find(truths, sharded)
+    r = raw(hub, "GET", f"/api/models/{t['id']}/safetensors-metadata/model.safetensors.index.json")
+    assert r.status == 404 and "X-Error-Code" not in r.headers
+    with pytest.raises(HfHubHTTPError) as e:
+        HfApi(endpoint=hub.url).get_sharded_safetensors_metadata(t["id"])
+    assert e.value.response.status_code == 404
 
 
 def test_quantized_repos_per_dtype_counts(hub: fakehub.RunningHub, truths: list[dict], hf_env) -> None:
@@ -191,7 +201,7 @@ def test_errors_raise_client_classes(hub: fakehub.RunningHub, truths: list[dict]
     with pytest.raises(RepositoryNotFoundError):
         hf_hub_download("nobody/nothing", "config.json", endpoint=hub.url, cache_dir=hf_env)
     r = raw(hub, "GET", "/api/models/nobody/nothing")
-    assert r.status == 404 and r.headers["X-Error-Code"] == "RepoNotFound" and json.loads(r.body)["error"]
+    assert r.status == 401 and r.headers["X-Error-Code"] == "RepoNotFound" and json.loads(r.body)["error"]
 
 
 def test_gated_repo(hub: fakehub.RunningHub, truths: list[dict], hf_env: Path) -> None:
@@ -206,18 +216,20 @@ def test_gated_repo(hub: fakehub.RunningHub, truths: list[dict], hf_env: Path) -
     assert authed.get_safetensors_metadata(t["id"]).parameter_count == t["parameters_by_dtype"]
 
 
-def test_diffusers_subfolder_index_one_call(hub: fakehub.RunningHub, truths: list[dict], hf_env) -> None:
+def test_diffusers_subfolder_shards(hub: fakehub.RunningHub, truths: list[dict], hf_env) -> None:
     t = find(truths, lambda t: t["kind"] == "flux" and not t["gated"])
     index = "transformer/diffusion_pytorch_model.safetensors.index.json"
     assert t["hub_safetensors"] is None and index in t["file_sizes"]
-    md = HfApi(endpoint=hub.url).get_sharded_safetensors_metadata(t["id"], filename=index)
-    assert set(md.files_metadata) == {f.split("/", 1)[1] for f in t["files"] if f.startswith("transformer/")}
-    assert md.parameter_count == {
-        "BF16": sum(
-            f["parameters_by_dtype"]["BF16"] for n, f in t["files"].items() if n.startswith("transformer/")
-        )
-    }
-    assert 11.85e9 < md.parameter_count["BF16"] < 11.95e9
+    api = HfApi(endpoint=hub.url)
+    shards = sorted(set(json.loads(Path(hf_hub_download(t["id"], index, endpoint=hub.url)).read_text())
+                        ["weight_map"].values()))
+    assert shards == sorted(f.split("/", 1)[1] for f in t["files"] if f.startswith("transformer/"))
+    bf16 = sum(api.parse_safetensors_file_metadata(t["id"], f"transformer/{s}").parameter_count["BF16"]
+               for s in shards)
+    assert bf16 == sum(
+        f["parameters_by_dtype"]["BF16"] for n, f in t["files"].items() if n.startswith("transformer/")
+    )
+    assert 11.85e9 < bf16 < 11.95e9
     assert (
         23.7e9
         < sum(
@@ -236,8 +248,6 @@ def test_stats_count_routes_exactly(fakehub_server, hf_env) -> None:
     one = find(truths, lambda t: single(t) and all(f["header_len"] < 100_000 for f in t["files"].values()))
     api.get_safetensors_metadata(one["id"])  # HEAD model.safetensors + one range GET
     api.model_info(one["id"])
-    two = find(truths, sharded)
-    api.get_sharded_safetensors_metadata(two["id"])
     list(api.list_models(limit=5))
     snap = hub.stats.snapshot()
     assert snap["by_route"] == {
@@ -245,8 +255,9 @@ def test_stats_count_routes_exactly(fakehub_server, hf_env) -> None:
         "model_info": 1,
         "resolve_head": 1,
         "resolve_get": 1,
-        "safetensors_metadata": 1,
+        "tree": 0,
+        "paths_info": 0,
         "other": 0,
     }
-    assert snap["by_bucket"] == {"api": 3, "resolvers": 2} and snap["requests"] == 5 and snap["429s"] == 0
-    assert snap["by_status"] == {200: 4, 206: 1}
+    assert snap["by_bucket"] == {"api": 2, "resolvers": 2} and snap["requests"] == 4 and snap["429s"] == 0
+    assert snap["by_status"] == {200: 3, 206: 1}
