@@ -46,7 +46,7 @@ models = sa.Table(
     sa.Column("gguf_total", Big),
     sa.Column("gguf_architecture", Text),
     sa.Column("gguf_context_length", Big),
-    sa.Column("weight_files", Tags, comment="safetensors files and indexes in the repo (from siblings)"),
+    sa.Column("weight_files", Tags, comment="safetensors files and indexes in the repo (from siblings), and a root model_index.json"),
     # Best-known weight accounting: estimated from the listing, exact once headers were read.
     sa.Column("weights_source", Text, comment="'hub' (estimated from listing) or 'header' (exact)"),
     sa.Column("dominant_dtype", Text, comment="storage dtype holding most weight bytes"),

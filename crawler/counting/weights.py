@@ -29,7 +29,6 @@ from hubcensus.crawler.formats.safetensors import FileHeader
 from hubcensus.dtypes import memory_bytes
 
 MAX_EVIDENCE = 12
-ROLES = ("embedding", "attention", "mlp", "experts", "router", "norm", "lm_head", "other")
 
 _NORM = re.compile(r"(^|\.)(\w*norm\w*|ln_\w+|ln\d*)(\.|$)", re.IGNORECASE)
 _EXPERTS = re.compile(r"(^|\.)(experts|local_experts)(\.|$)")
