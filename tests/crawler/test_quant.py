@@ -471,7 +471,11 @@ def test_unknown_dtype_counted_and_flagged() -> None:
     h = parse_header(prefix, path="model.safetensors", header_len=len(prefix))
     m = analyze([h])
     assert m.storage_parameters == {"Q4_K": 256} and m.weight_bytes == 144 and m.unknown_dtypes == ["Q4_K"]
-    assert m.flags == ["header_warning: model.safetensors: unknown dtypes (bytes counted from offsets): Q4_K"]
+    assert m.flags == [
+        "header_warning: model.safetensors: unknown dtypes (bytes counted from offsets): Q4_K",
+        "size-unknown: model.safetensors: the Hub stated no size for it",
+    ]
+    assert m.file_bytes is None
 
 
 def test_read_config_variants() -> None:
