@@ -210,7 +210,9 @@ def weight_files(item: Mapping[str, Any]) -> list[str] | None:
     if not isinstance(siblings, list):
         return None
     names = [s.get("rfilename") for s in siblings if isinstance(s, Mapping)]
-    found = [n for n in names if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json"))]
+    found = [
+        n for n in names if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json"))
+    ]
     if found and "model_index.json" in names:  # a diffusers pipeline: its folders are components
         found.append("model_index.json")
     return sorted(found)
