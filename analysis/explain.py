@@ -69,6 +69,10 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
         }  # fmt: skip
         out["roles"] = profile.get("roles") or {}
         out["method_detail"] = profile.get("method_detail")
+        out["ignored_files"] = [
+            f if isinstance(f, dict) else {"path": str(f), "reason": "not part of the weight set"}
+            for f in profile.get("ignored_files") or []
+        ]  # safetensors files outside the weight set (alternate copies, variants), with the reason
         out["flags"] = list(out["flags"] or [])
         out["evidence"] = list(out["evidence"] or [])
         out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
@@ -160,6 +164,10 @@ def render(info: Mapping[str, Any]) -> str:
                 f"  {name or '(root)':<16} {fmt_params(comp.get('effective_parameters')):>7} params"
                 f"  {fmt_bytes(comp.get('weight_bytes')):>9}  {comp.get('dominant_dtype') or '-':<8} {comp.get('method')}"
             )
+    if info.get("ignored_files"):
+        lines.append("")
+        lines.append("Ignored (not summed):")
+        lines.extend(f"  {f['path']}  ({f['reason']})" for f in info["ignored_files"])
     if info.get("flags"):
         lines.append("")
         lines.append("Flags:")

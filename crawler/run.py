@@ -114,8 +114,9 @@ def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, option
     from hubcensus.crawler.deep import run_deep
 
     result = run_deep(
-        db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes
-    )
+        db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes,
+        memory_mb=options.memory_limit_mb,
+    )  # fmt: skip
     summary.headers_left += result.left
     summary.headers_fetched += result.stored
     summary.gated_skipped += result.gated_skipped

@@ -225,14 +225,18 @@ def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def weight_files(item: Mapping[str, Any]) -> list[str] | None:
-    """The safetensors files and indexes among the repo's siblings (what the header pass reads)."""
+    """The safetensors files and indexes among the repo's siblings (what the header pass reads), plus a
+    root `model_index.json` (a diffusers pipeline) when there are any."""
     siblings = item.get("siblings")
     if not isinstance(siblings, list):
         return None
     names = [s.get("rfilename") for s in siblings if isinstance(s, Mapping)]
-    return sorted(
+    found = [
         n for n in names if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json"))
-    )
+    ]
+    if found and "model_index.json" in names:  # a diffusers pipeline: its folders are components
+        found.append("model_index.json")
+    return sorted(found)
 
 
 def quant_config(item: Mapping[str, Any]) -> dict[str, Any] | None:
