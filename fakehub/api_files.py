@@ -58,9 +58,10 @@ def resolve(cat: Catalog, req: Request) -> Response:
     """HEAD/GET /{id}/resolve|raw/{rev}/{path}: small files 200/206 here (ETag, X-Repo-Commit, ranges); LFS files
     302 to the CDN (X-Linked-Size, X-Linked-Etag, X-Xet-Hash, X-Repo-Commit); renamed repos 307."""
     p = req.parts
-    kind, rev, path = p[2], p[3], "/".join(p[4:])
+    k = 2 if len(p) >= 5 and p[2] in ("resolve", "raw") else 1  # /{org}/{name}/resolve/... or /{name}/resolve/...
+    kind, rev, path = p[k], p[k + 1], "/".join(p[k + 2:])
     rest = f"/{kind}/{quote(rev, safe='')}/{quote(path)}"
-    repo = find_repo(cat, req, f"{p[0]}/{p[1]}", rev, "/{id}" + rest)
+    repo = find_repo(cat, req, "/".join(p[:k]), rev, "/{id}" + rest)
     check_gate(cat, repo, req.headers)
     f = repo.files.get(path)
     if f is None:
