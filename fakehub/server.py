@@ -78,6 +78,7 @@ class Handler(BaseHTTPRequestHandler):
     """One connection; HTTP/1.1 keep-alive, every response has a Content-Length."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small answers (302s, errors) must not wait for a delayed ACK
     server: FakeHubServer
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -64,6 +64,8 @@ class SyntheticSource:
         self.llm_rows = np.zeros(0, np.int64)
         self._tables: dict[int, EpochTable] = {}
         self._names: dict[int, str] = {}
+        self._ids: dict[int, tuple[str, str]] = {}  # index -> (first id, `_id`)
+        self._mids: dict[int, str] = {}
         self._org_names = [org_name(c) for c in range(N_ORGS)]
         self._lock = threading.Lock()
 
@@ -175,20 +177,35 @@ class SyntheticSource:
         """The name part (after the owner) of an index; it never changes."""
         got = self._names.get(i)
         if got is None:
-            if len(self._names) > 500_000:
+            if len(self._names) > 100_000:
                 self._names.clear()
             self._names[i] = got = self._name(i, KINDS[int(self.kind[i])])
         return got
 
+    def _first(self, i: int) -> tuple[str, str]:
+        """(first id, `_id`) of an index, cached."""
+        got = self._ids.get(i)
+        if got is None:
+            if len(self._ids) > 300_000:  # (the old cache of ids alone held 500k: same memory)
+                self._ids.clear()
+            mid = self._mids.get(i >> 12)
+            if mid is None:
+                mid = self._mids[i >> 12] = f"{hash64(self.seed, i >> 12, 7) & 0xFF_FFFF_FFFF:010x}"
+            hid = f"{(int(self.created[i]) // 1000) & 0xFFFFFFFF:08x}{mid}{i & 0xFFFFFF:06x}"
+            name = self._names.get(i) or self._name(i, KINDS[int(self.kind[i])])
+            got = self._ids[i] = (f"{self._org_names[int(self.org[i])]}/{name}", hid)
+        return got
+
     def id_of(self, i: int, t: EpochTable | None = None) -> str:
         """The repo id of an index at the epoch of table `t` (None: its first name)."""
-        code = int(t.org[i] if t is not None and i < t.rows else self.org[i])
-        return f"{self._org_names[code]}/{self.name_of(i)}"
+        if t is None or i not in t.former:
+            return self._first(i)[0]
+        return f"{self._org_names[int(t.org[i])]}/{self.name_of(i)}"
 
     def hub_id(self, i: int) -> str:
-        """The `_id`: createdAt seconds (4 bytes), 5 seeded bytes, then the index as the 3-byte counter."""
-        mid = hash64(self.seed, i >> 12, 7) & 0xFF_FFFF_FFFF
-        return f"{(int(self.created[i]) // 1000) & 0xFFFFFFFF:08x}{mid:010x}{i & 0xFFFFFF:06x}"
+        """The `_id`: createdAt seconds (4 bytes), 5 seeded bytes (one value per block of 4096 indices, like a
+        process's random part), then the index as the 3-byte counter."""
+        return self._first(i)[1]
 
     def index_of_hub_id(self, hub_id: str, epoch: int) -> int | None:
         """The index carrying this `_id` at `epoch`, else None."""
@@ -253,7 +270,7 @@ class SyntheticSource:
         return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base, t),
                 "base_hub_id": None if base < 0 else self.hub_id(base), "id": self.id_of(i, t),
                 "gated": gated, "version": int(t.version[i]), "flips": flips, "alive": bool(t.alive[i]),
-                "private": bool(t.private[i]), "disabled": bool(t.disabled[i]), "modified": int(t.modified[i])}
+                "private": i in t.private_set, "disabled": i in t.disabled_set, "modified": int(t.modified[i])}
 
     def repo(self, i: int, epoch: int) -> Repo:
         """The Repo of index i at an epoch (files built lazily)."""
