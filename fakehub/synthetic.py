@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import threading
 from functools import lru_cache
 from typing import Any
@@ -38,6 +39,7 @@ from hubcensus.fakehub.specs import (
 
 T_START = parse_iso("2019-01-01T00:00:00.000Z")
 SENTINEL = parse_iso("2022-03-02T23:29:04.000Z")
+PADDED_FROM = parse_iso("2023-03-01T00:00:00.000Z")  # safetensors >= 0.3 pads headers to 8; older writers did not
 N_ORGS = N_ORGS_HINT
 YEARS = np.array([parse_iso(f"{y}-01-01T00:00:00.000Z") for y in range(2020, 2027)], dtype=np.int64)
 DERIVED = ("gptq", "awq", "bnb4", "bnb8", "fp8", "nvfp4", "ct", "mlx", "gguf")
@@ -270,13 +272,14 @@ class SyntheticSource:
         return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base, t),
                 "base_hub_id": None if base < 0 else self.hub_id(base), "id": self.id_of(i, t),
                 "gated": gated, "version": int(t.version[i]), "flips": flips, "alive": bool(t.alive[i]),
-                "private": i in t.private_set, "disabled": i in t.disabled_set, "modified": int(t.modified[i])}
+                "private": i in t.private_set, "disabled": i in t.disabled_set, "modified": int(t.modified[i]),
+                "padded": bool(self.born[i] >= PADDED_FROM or flips > 0)}
 
     def repo(self, i: int, epoch: int) -> Repo:
         """The Repo of index i at an epoch (files built lazily)."""
         sp = self.spec(i, epoch)
         kind: Kind = sp["kind"]
-        tpl = _template(kind, sp["arch"], sp["dtype"])
+        tpl = _template(kind, sp["arch"], sp["dtype"], sp["padded"])
         sizes, smalls, prefix = tpl["sizes"], tpl["smalls"], tpl["prefix"]
         relation = "quantized" if sp["base"] else None
         seed, flips = self.seed, sp["flips"]
@@ -310,6 +313,7 @@ class SyntheticSource:
         repo = self.repo(i, epoch)
         kind: Kind = sp["kind"]
         w = _weights(tuple(components(kind, sp["arch"], sp["dtype"])))
+        files = _template(kind, sp["arch"], sp["dtype"], sp["padded"])["files"]
         eff = w["effective"]
         if kind.scheme == "gguf":
             eff = repo.gguf["total"] if repo.gguf else 0
@@ -318,7 +322,7 @@ class SyntheticSource:
         return {"id": repo.id, "sha": repo.sha, "created_at": iso(repo.created_ms),
                 "last_modified": iso(repo.modified_ms), "library_name": repo.library_name,
                 "pipeline_tag": repo.pipeline_tag, "tags": repo.tags, "gated": repo.gated,
-                "files": w["files"], "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
+                "files": files, "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
                 "hub_safetensors": repo.safetensors, "effective_parameters": eff,
                 "quant_method": kind.quant_method, "base_model": sp["base"], "deleted": not sp["alive"],
                 "kind": kind.name, "arch": sp["arch"], "dtype": sp["dtype"], "gguf": repo.gguf,
@@ -355,11 +359,14 @@ def _weights(comps: tuple) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=2048)
-def _template(kind: Kind, arch: str, dtype: str) -> dict[str, Any]:
-    """What every repo of one (kind, arch, dtype) shares: sorted file sizes, small files, prefixes, summaries.
+def _template(kind: Kind, arch: str, dtype: str, padded: bool = True) -> dict[str, Any]:
+    """What every repo of one (kind, arch, dtype) shares: sorted file sizes, small files, prefixes, summaries,
+    per-file truth. `padded=False`: headers as safetensors < 0.3 wrote them (JSON not padded to 8 bytes).
 
     Shared objects: callers must not mutate them.
     """
+    if not padded:
+        return _unpadded(_template(kind, arch, dtype, True))
     comps = tuple(components(kind, arch, dtype))
     weights = _weights(comps)
     sizes = dict(weights["sizes"])
@@ -372,8 +379,20 @@ def _template(kind: Kind, arch: str, dtype: str) -> dict[str, Any]:
     smalls.update(index_files(comps))
     sizes.update({p: len(data) for p, data in smalls.items()})
     return {"sizes": {p: sizes[p] for p in sorted(sizes)}, "smalls": smalls, "prefix": weights["prefix"],
+            "files": weights["files"],
             "hub": weights["hub"], "config": {} if kind.scheme == "gguf" else config_for(kind, arch, dtype)[1],
             "gguf": gguf}
+
+
+def _unpadded(tpl: dict[str, Any]) -> dict[str, Any]:
+    """The template with every safetensors header's trailing pad spaces removed (sizes shrink to match)."""
+    prefix, sizes, files = dict(tpl["prefix"]), dict(tpl["sizes"]), dict(tpl["files"])
+    for p, pre in tpl["prefix"].items():
+        raw = pre[8:].rstrip(b" ")
+        prefix[p] = struct.pack("<Q", len(raw)) + raw
+        sizes[p] -= len(pre) - len(prefix[p])
+        files[p] = {**files[p], "size": sizes[p], "header_len": len(raw)}
+    return {**tpl, "prefix": prefix, "sizes": sizes, "files": files}
 
 
 def _small_files(cfg: bytes, kind: Kind) -> dict[str, bytes]:
