@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator
 from urllib.parse import quote, urlencode
 
-from hubcensus.fakehub.access import check_gate, find_repo
+from hubcensus.fakehub.access import check_gate, find_repo, may_read_files
 from hubcensus.fakehub.answers import HubError, Request, Response, bad_request
 from hubcensus.fakehub.catalog import Catalog
 from hubcensus.fakehub.repo import RepoFile
-from hubcensus.fakehub.tree import entries, expanded, path_entry
+from hubcensus.fakehub.tree import entries, expanded, masked, path_entry
 from hubcensus.fakehub.xet import signed_url, xet_hash
 
 CHUNK = 1 << 20
@@ -121,6 +121,8 @@ def tree(cat: Catalog, req: Request) -> Response:
         kept = [(k, v) for k, v in req.params if k != "cursor"] + [("cursor", _tree_cursor(start + size))]
         url = f"http://{req.host or '127.0.0.1'}/api/models/{p[2]}/{p[3]}{suffix}?{urlencode(kept)}"
         headers["Link"] = f'<{url}>; rel="next"'
+    if not may_read_files(cat, repo, req.headers):
+        page = [masked(e) for e in page]
     return Response.json([expanded(e, repo) if expand else e for e in page], headers=headers)
 
 
@@ -139,6 +141,8 @@ def paths_info(cat: Catalog, req: Request) -> Response:
     out = []
     for path in dict.fromkeys(paths):
         e = path_entry(repo, path)
+        if e is not None and not may_read_files(cat, repo, req.headers):
+            e = masked(e)
         if e is not None:
             out.append(expanded(e, repo) if expand else e)
     return Response.json(out)
