@@ -199,10 +199,12 @@ def tags_for(kind: Kind, arch: str, base: str | None, relation: str | None) -> l
 
 @lru_cache(maxsize=64)
 def gguf_info(arch: str) -> tuple[dict[str, Any], int]:
-    """(the listing's `gguf` field, Q4_K_M file size) of a gguf repo quantizing `arch`."""
+    """(the listing's `gguf` field, Q4_K_M file size) of a gguf repo quantizing `arch`; the field describes
+    that one file (`totalFileSize` = its bytes)."""
     _, eff, _ = layouts.counts(layouts.layout(arch, "none", "BF16"))
     a = ARCHS[arch]
+    size = eff * 485 // 800
     info = {"total": eff, "architecture": a.model_type if a.model_type != "mistral" else "llama",
             "context_length": 4096 if a.vocab < 100000 else 131072,
-            "bos_token": "<s>", "eos_token": "</s>"}
-    return info, eff * 485 // 800
+            "bos_token": "<s>", "eos_token": "</s>", "totalFileSize": size}
+    return info, size
