@@ -34,13 +34,17 @@ The first run on an empty database walks the whole Hub (about 2,000 requests for
 newest-modified first, stopping at the previous run's high-water mark, so a day's
 run costs requests in proportion to what changed. A full walk is checkpointed
 after every page: a killed run resumes where it stopped, and only a completed
-full walk marks vanished models as deleted.
+full walk marks the models it did not see as no longer public (deleted or made
+private). When the last completed full walk is older than --full-every (7 days by
+default), the run is one: it also finds models renamed (same _id, new name).
 
 Examples:
 
   hubcensus crawl                               # incremental (full on an empty DB)
 
   hubcensus crawl --full                        # walk everything, find deletions
+
+  hubcensus crawl --full-every 1d               # a full walk (renames, no longer public) daily, not weekly
 
   hubcensus crawl --author google --limit 500   # one organisation, at most 500 models
 
