@@ -47,7 +47,9 @@ ALL_LAYERS_SLIDE = frozenset({"mistral", "mixtral", "starcoder2", "phi3", "phimo
 
 ATTENTION_FREE = frozenset({"mamba", "mamba2", "rwkv", "rwkv5", "rwkv6", "rwkv7", "xlstm"})
 FULL_TYPES = frozenset({"full_attention", "attention", "global_attention", "global", "full"})
-SLIDING_TYPES = frozenset({"sliding_attention", "sliding_window_attention", "local_attention", "local", "sliding"})
+SLIDING_TYPES = frozenset(
+    {"sliding_attention", "sliding_window_attention", "local_attention", "local", "sliding"}
+)
 NO_KV_TYPES = frozenset({"mamba", "mamba2", "linear_attention", "conv", "ssm", "recurrent", "rwkv",
                          "linear", "short_conv", "mlp", "moe"})  # fmt: skip
 
@@ -163,7 +165,9 @@ def analyze_config(config: Mapping[str, Any]) -> KvLayout:
     out.layers = r.int("num_hidden_layers", "n_layer", "num_layers", "n_layers")
     out.max_context = r.int("max_position_embeddings", "n_positions", "seq_length", "max_seq_len",
                             "max_sequence_length")  # fmt: skip
-    if model_type in ATTENTION_FREE or (arch and ("Mamba" in arch and "Hybrid" not in arch or "Rwkv" in arch)):
+    if model_type in ATTENTION_FREE or (
+        arch and (("Mamba" in arch and "Hybrid" not in arch) or "Rwkv" in arch)
+    ):
         return _finish(out, r, rule="attention-free", attention="none", kinds=["none"] * (out.layers or 0))
     if out.layers is None:
         return _fail(out, r, "no layer count (num_hidden_layers / n_layer)")
@@ -213,7 +217,11 @@ def _head_dim(r: _Reader, heads: int) -> int | None:
 def _kv_heads(r: _Reader, cfg: Mapping[str, Any], model_type: str | None, arch: str, heads: int
               ) -> tuple[int | None, str | None]:  # fmt: skip
     """(KV heads, family rule name when a family-specific key decided it)."""
-    if model_type in ("falcon", "RefinedWeb", "RefinedWebModel") or "Falcon" in arch or "RWForCausalLM" in arch:
+    if (
+        model_type in ("falcon", "RefinedWeb", "RefinedWebModel")
+        or "Falcon" in arch
+        or "RWForCausalLM" in arch
+    ):
         # transformers FalconConfig: new_decoder_architecture -> num_kv_heads; else multi_query -> 1; else heads
         if cfg.get("new_decoder_architecture") or model_type == "RefinedWeb":
             r.get("new_decoder_architecture")
@@ -234,7 +242,10 @@ def _kv_heads(r: _Reader, cfg: Mapping[str, Any], model_type: str | None, arch: 
         r.get("multi_query")
         return 1, "gpt-bigcode"
     attn = cfg.get("attn_config")
-    if isinstance(attn, Mapping) and attn.get("attn_type") in ("grouped_query_attention", "multiquery_attention"):
+    if isinstance(attn, Mapping) and attn.get("attn_type") in (
+        "grouped_query_attention",
+        "multiquery_attention",
+    ):
         r.used["attn_config"] = attn
         kv = 1 if attn.get("attn_type") == "multiquery_attention" else _int(attn.get("kv_n_heads"))
         return kv, "mpt"
@@ -306,7 +317,9 @@ def _sliding_kinds(r: _Reader, cfg: Mapping[str, Any], model_type: str | None, o
     if pattern:  # Gemma-3, Cohere2: every pattern-th layer is global ((i + 1) % pattern == 0)
         window = _window(r, out)
         out.sliding_window = window
-        return ["full" if (i + 1) % pattern == 0 or not window else "sliding" for i in range(n)], "sliding-pattern"
+        return [
+            "full" if (i + 1) % pattern == 0 or not window else "sliding" for i in range(n)
+        ], "sliding-pattern"
     if model_type == "gemma2":  # transformers Gemma2: layer_idx % 2 == 0 slides
         window = _window(r, out)
         out.sliding_window = window
@@ -364,7 +377,9 @@ def _fail(out: KvLayout, r: _Reader, reason: str) -> KvLayout:
     return out
 
 
-def longest_context(layout: KvLayout, budget_bytes: int, *, dtype_bytes: float = 2, batch: int = 1) -> int | None:
+def longest_context(
+    layout: KvLayout, budget_bytes: int, *, dtype_bytes: float = 2, batch: int = 1
+) -> int | None:
     """The most tokens whose KV cache fits in `budget_bytes` (capped at the max context when known)."""
     if not layout.known or budget_bytes < 0:
         return None if not layout.known else 0
@@ -374,9 +389,7 @@ def longest_context(layout: KvLayout, budget_bytes: int, *, dtype_bytes: float =
     cap = layout.max_context
     if full + slide == 0:
         return cap
-    if window is None or slide == 0:
-        tokens = int(budget_bytes // (full + slide))
-    elif (full + slide) * window > budget_bytes:
+    if window is None or slide == 0 or (full + slide) * window > budget_bytes:
         tokens = int(budget_bytes // (full + slide))
     elif full == 0:
         return cap

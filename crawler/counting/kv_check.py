@@ -55,7 +55,9 @@ def cross_check(layout: KvLayout, tensors: Iterable[Any]) -> tuple[str | None, l
             flags.append(f"kv_header_disagrees:{kind} rows {seen[:4]} != {want}")
         count = len(layers[kind])
         if layout.attention_layers is not None and count < layout.attention_layers:
-            flags.append(f"kv_header_disagrees:{kind} in {count} layers, config says {layout.attention_layers}")
+            flags.append(
+                f"kv_header_disagrees:{kind} in {count} layers, config says {layout.attention_layers}"
+            )
     if not checked:
         return None, []
     return ("disagrees" if flags else "agrees"), flags

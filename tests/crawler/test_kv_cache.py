@@ -93,15 +93,33 @@ def test_hybrid_counts_only_attention_layers() -> None:
 
 
 def test_layer_types_with_linear_attention_and_mamba() -> None:
-    cfg = {"model_type": "qwen3_next", "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 2,
-           "head_dim": 256, "max_position_embeddings": 262144,
-           "layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"]}
+    cfg = {
+        "model_type": "qwen3_next",
+        "num_hidden_layers": 4,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "head_dim": 256,
+        "max_position_embeddings": 262144,
+        "layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"],
+    }
     layout = analyze_config(cfg)
-    assert (layout.attention, layout.attention_layers, layout.bytes_per_token()) == ("hybrid", 1, 2 * 2 * 256 * 2)
-    nemotron = {"model_type": "nemotron_h", "num_hidden_layers": 6, "num_attention_heads": 32,
-                "num_key_value_heads": 8, "head_dim": 128, "hybrid_override_pattern": "M-M*-M"}
+    assert (layout.attention, layout.attention_layers, layout.bytes_per_token()) == (
+        "hybrid",
+        1,
+        2 * 2 * 256 * 2,
+    )
+    nemotron = {
+        "model_type": "nemotron_h",
+        "num_hidden_layers": 6,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "hybrid_override_pattern": "M-M*-M",
+    }
     assert analyze_config(nemotron).bytes_per_token() == 1 * 8 * 128 * 2 * 2
-    mamba = analyze_config({"model_type": "mamba", "architectures": ["MambaForCausalLM"], "num_hidden_layers": 64})
+    mamba = analyze_config(
+        {"model_type": "mamba", "architectures": ["MambaForCausalLM"], "num_hidden_layers": 64}
+    )
     assert (mamba.attention, mamba.bytes_per_token()) == ("none", 0)
 
 
@@ -122,10 +140,19 @@ def test_null_or_large_window_never_binds() -> None:
         ({"model_type": "x", "hidden_size": 64}, "no layer count"),
         ({"num_hidden_layers": 2, "hidden_size": 64}, "no attention head count"),
         ({"num_hidden_layers": 2, "num_attention_heads": 3, "hidden_size": 64}, "no head_dim"),
-        ({"num_hidden_layers": 2, "num_attention_heads": 2, "head_dim": 8, "layer_types": ["full_attention"]},
-         "layer_types has 1 entries"),
-        ({"num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 8, "layer_types": ["weird"]},
-         "unknown layer type"),
+        (
+            {
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "head_dim": 8,
+                "layer_types": ["full_attention"],
+            },
+            "layer_types has 1 entries",
+        ),
+        (
+            {"num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 8, "layer_types": ["weird"]},
+            "unknown layer type",
+        ),
         ([1, 2], "not a JSON object"),
     ],
 )
@@ -170,7 +197,9 @@ def test_header_cross_check() -> None:
     mla = [_tensor(f"model.layers.{i}.self_attn.kv_a_proj_with_mqa.weight", 576) for i in range(62)]
     assert cross_check(ds, mla) == ("agrees", [])
     falcon = analyze_config(load("falcon-7b"))
-    fused = [_tensor(f"transformer.h.{i}.self_attention.query_key_value.weight", (71 + 2) * 64) for i in range(32)]
+    fused = [
+        _tensor(f"transformer.h.{i}.self_attention.query_key_value.weight", (71 + 2) * 64) for i in range(32)
+    ]
     assert cross_check(falcon, fused) == ("agrees", [])
     vision = [_tensor("vision_tower.encoder.layers.0.self_attn.k_proj.weight", 1152)]
     assert cross_check(llama, good + vision)[0] == "agrees"
