@@ -43,6 +43,12 @@ def _add_columns(table: sa.Table, *names: str) -> Callable[[sa.Connection], None
     return run
 
 
+def _model_configs(conn: sa.Connection) -> None:
+    """Migration 6: the `model_configs` table and the ledger's config request counter."""
+    _create(schema.model_configs)(conn)
+    _add_columns(schema.crawl_runs, "configs_fetched")(conn)
+
+
 MIGRATIONS: list[Migration] = [
     (
         1,
@@ -60,9 +66,10 @@ MIGRATIONS: list[Migration] = [
     (2, "safetensors header tables", _create(schema.safetensors_files, schema.file_dtypes)),
     (3, "listing staging tables", _create(schema.listing_stage, schema.listing_stage_dtypes)),
     (4, "header pass budget counters", _add_columns(schema.crawl_runs, "headers_left", "gated_skipped")),
+    (6, "model configs (KV cache)", lambda conn: _model_configs(conn)),
 ]
 
-LATEST_VERSION = MIGRATIONS[-1][0]
+LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)
 
 
 def applied_versions(conn: sa.Connection) -> set[int]:
