@@ -53,7 +53,8 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     versions = [
         v for (v,) in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
     ]
-    assert versions == sorted(v for v, _, _ in MIGRATIONS)  # versions are recorded, not counted: gaps are fine
+    # versions are recorded, not counted: gaps are fine
+    assert versions == sorted(v for v, _, _ in MIGRATIONS)
     assert versions[-1] == LATEST_VERSION
 
 
