@@ -21,6 +21,7 @@ Twelve models (one deleted, one of unknown storage, one GGUF) created 2024-01..0
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,9 @@ def _store_configs(db: Any) -> None:
             config["max_position_embeddings"] = 131072
         rows.append(config_row(model_id, hashlib.sha1(model_id.encode()).hexdigest(), config))
     store_configs(db, rows)
+
+
+def figures_of(text: str) -> list[str]:
+    """The figures of a sentence (every word holding a digit: counts, shares, months, dtypes like F8),
+    so tests pin the numbers and not the wording around them."""
+    return [word.rstrip(".,;:)") for word in re.findall(r"[\w./%-]*\d[\w./%,-]*", text)]

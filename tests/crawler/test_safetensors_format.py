@@ -25,7 +25,7 @@ from huggingface_hub.hf_api import _parse_safetensors_header
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "hub"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hub"
 MINILM = FIXTURES / "sentence-transformers" / "all-MiniLM-L6-v2"
 
 
