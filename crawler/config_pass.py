@@ -30,6 +30,8 @@ NOT_DECODER_PIPELINES = frozenset({
     "summarization", "text2text-generation", "feature-extraction", "fill-mask", "text-classification",
 })  # fmt: skip
 PERMANENT = frozenset({401, 403, 404, 416})
+REMOTE_CODE_LMS = frozenset({"ChatGLMModel", "RWModel"})
+"""Remote-code decoder LMs whose class name does not say so."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def wants_config(pipeline_tag: str | None, architecture: str | None) -> bool:
     if pipeline_tag in TEXT_PIPELINES:
         return True
     arch = architecture or ""
-    if arch.endswith(("ForCausalLM", "LMHeadModel")):
+    if arch.endswith(("ForCausalLM", "LMHeadModel")) or arch in REMOTE_CODE_LMS:
         return True
     return arch.endswith("ForConditionalGeneration") and pipeline_tag not in NOT_DECODER_PIPELINES
 
@@ -57,10 +59,24 @@ def config_row(
     layout = analyze_config(config)
     arch = " ".join(str(a) for a in (config.get("architectures") or [])) if isinstance(config, dict) else ""
     nested = isinstance(config, dict) and any(isinstance(config.get(k), dict) for k in NESTED_TEXT_KEYS)
-    if "ForConditionalGeneration" in arch and not nested and pipeline_tag not in TEXT_PIPELINES:
+    if isinstance(config, dict) and not nested and _encoder_decoder(config):
+        layout = KvLayout(model_type=layout.model_type, reason="encoder-decoder model: not covered")
+    elif (
+        "ForConditionalGeneration" in arch
+        and not nested
+        and layout.reason
+        and pipeline_tag not in TEXT_PIPELINES
+    ):
         layout = KvLayout(model_type=layout.model_type, reason="no text_config: not a decoder language model")
     check, flags = cross_check(layout, tensors)
     return layout_row(model_id, sha, layout, header_check=check, extra_flags=flags)
+
+
+def _encoder_decoder(config: dict[str, Any]) -> bool:
+    """T5, BART, Whisper, Marian...: cross-attention caches these rules do not cover."""
+    return bool(config.get("is_encoder_decoder")) or any(
+        key in config for key in ("encoder_layers", "num_decoder_layers", "decoder_layers")
+    )
 
 
 def layout_row(model_id: str, sha: str, layout: KvLayout, *, header_check: str | None = None,

@@ -184,6 +184,8 @@ def analyze_config(config: Mapping[str, Any]) -> KvLayout:
     if kv is None:
         return _fail(out, r, "KV head count not readable")
     out.kv_heads = kv
+    if cfg.get("attention_chunk_size") and not isinstance(cfg.get("layer_types"), list):
+        return _fail(out, r, "chunked local attention (Llama-4 attention_chunk_size) is not covered")
     kinds, layer_rule = _layer_kinds(r, cfg, model_type, out)
     if isinstance(kinds, str):
         return _fail(out, r, kinds)
@@ -217,10 +219,9 @@ def _head_dim(r: _Reader, heads: int) -> int | None:
 def _kv_heads(r: _Reader, cfg: Mapping[str, Any], model_type: str | None, arch: str, heads: int
               ) -> tuple[int | None, str | None]:  # fmt: skip
     """(KV heads, family rule name when a family-specific key decided it)."""
-    if (
-        model_type in ("falcon", "RefinedWeb", "RefinedWebModel")
-        or "Falcon" in arch
-        or "RWForCausalLM" in arch
+    falcon_classes = ("FalconForCausalLM", "RWForCausalLM", "RWModel")
+    if model_type in ("falcon", "RefinedWeb", "RefinedWebModel") or any(
+        a in arch.split() for a in falcon_classes
     ):
         # transformers FalconConfig: new_decoder_architecture -> num_kv_heads; else multi_query -> 1; else heads
         if cfg.get("new_decoder_architecture") or model_type == "RefinedWeb":

@@ -203,3 +203,66 @@ def test_header_cross_check() -> None:
     assert cross_check(falcon, fused) == ("agrees", [])
     vision = [_tensor("vision_tower.encoder.layers.0.self_attn.k_proj.weight", 1152)]
     assert cross_check(llama, good + vision)[0] == "agrees"
+
+
+def test_chatglm_falcon_h1_llama4_and_encoder_decoder() -> None:
+    from hubcensus.crawler.config_pass import config_row, wants_config
+
+    # THUDM/chatglm3-6b (remote code): num_layers, multi_query_group_num, kv_channels, seq_length
+    glm = {
+        "architectures": ["ChatGLMModel"],
+        "model_type": "chatglm",
+        "num_layers": 28,
+        "num_attention_heads": 32,
+        "hidden_size": 4096,
+        "kv_channels": 128,
+        "multi_query_attention": True,
+        "multi_query_group_num": 2,
+        "seq_length": 8192,
+    }
+    layout = analyze_config(glm)
+    assert (layout.rule, layout.kv_heads, layout.bytes_per_token(), layout.max_context) == (
+        "chatglm",
+        2,
+        28 * 2 * 128 * 2 * 2,
+        8192,
+    )
+    assert wants_config(None, "ChatGLMModel")
+    # Falcon-H1-shaped: attention beside Mamba in every layer, GQA through num_key_value_heads
+    h1 = {
+        "architectures": ["FalconH1ForCausalLM"],
+        "model_type": "falcon_h1",
+        "num_hidden_layers": 24,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "head_dim": 64,
+        "max_position_embeddings": 16384,
+    }
+    assert analyze_config(h1).bytes_per_token() == 24 * 2 * 64 * 2 * 2
+    llama4 = {
+        "model_type": "llama4",
+        "text_config": {
+            "model_type": "llama4_text",
+            "num_hidden_layers": 48,
+            "num_attention_heads": 40,
+            "num_key_value_heads": 8,
+            "head_dim": 128,
+            "attention_chunk_size": 8192,
+        },
+    }
+    assert "chunked" in analyze_config(llama4).reason
+    whisper = {
+        "architectures": ["WhisperForConditionalGeneration"],
+        "is_encoder_decoder": True,
+        "d_model": 384,
+    }
+    assert config_row("o/w", "s", whisper)["reason"] == "encoder-decoder model: not covered"
+    t5 = {
+        "architectures": ["T5ForConditionalGeneration"],
+        "num_layers": 6,
+        "num_decoder_layers": 6,
+        "d_model": 512,
+        "num_heads": 8,
+        "d_kv": 64,
+    }
+    assert config_row("o/t", "s", t5)["kv_bytes_per_token"] is None

@@ -43,7 +43,16 @@ def family_hub(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
         write_repo(root, f"kv/{name}", config, _family_tensors(name, config), pipeline_tag=pipeline)
     write_repo(root, "kv/encoder", {"architectures": ["BertModel"], "model_type": "bert"},
                {"w": ("F32", (2,))}, pipeline_tag="fill-mask")  # fmt: skip
-    write_repo(root, "kv/whisper", {"architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper"},
+    whisper = {
+        "architectures": ["WhisperForConditionalGeneration"],
+        "model_type": "whisper",
+        "is_encoder_decoder": True,
+        "encoder_layers": 4,
+        "decoder_layers": 4,
+        "d_model": 384,
+        "decoder_attention_heads": 6,
+    }
+    write_repo(root, "kv/whisper", whisper,
                {"w": ("F32", (2,))}, pipeline_tag="image-to-text")  # fmt: skip
     with fakehub.start(fakehub.FakeHubConfig(repos=[str(root)])) as hub:
         yield hub
@@ -63,7 +72,7 @@ def test_every_family_is_stored_exactly(family_hub, tmp_path: Path) -> None:  # 
             assert got[name] == (per_token, full, sliding, window, attention, context, rule, check), name
         assert "encoder" not in got  # not a text generator: no request
         whisper = db.con.execute("SELECT reason FROM model_configs WHERE model_id = 'kv/whisper'").fetchone()
-        assert whisper == ("no text_config: not a decoder language model",)
+        assert whisper == ("encoder-decoder model: not covered",)
         llama = db.con.execute(
             "SELECT kv_bytes_8k, kv_bytes_32k FROM v_model_memory WHERE model_id = 'kv/llama-3-8b'"
         ).fetchone()
