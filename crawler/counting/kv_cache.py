@@ -189,6 +189,11 @@ def analyze_config(config: Mapping[str, Any]) -> KvLayout:
     kinds, layer_rule = _layer_kinds(r, cfg, model_type, out)
     if isinstance(kinds, str):
         return _fail(out, r, kinds)
+    shared = r.int("num_kv_shared_layers")
+    if shared and shared < len(kinds):  # Gemma-3n: the last layers reuse earlier layers' cache
+        kinds[len(kinds) - shared :] = ["shared"] * shared
+        out.flags.append(f"kv_shared_layers:{shared}")
+        out.sliding_window = out.sliding_window if "sliding" in kinds else None
     rule = "+".join(part for part in (family or rule, layer_rule) if part)
     per_layer = 2 * out.kv_heads * out.head_dim
     attention = "mqa" if kv == 1 else "mha" if kv == out.heads else "gqa"

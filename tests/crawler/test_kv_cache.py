@@ -266,3 +266,26 @@ def test_chatglm_falcon_h1_llama4_and_encoder_decoder() -> None:
         "d_kv": 64,
     }
     assert config_row("o/t", "s", t5)["kv_bytes_per_token"] is None
+
+
+def test_kv_shared_layers_hold_no_cache_of_their_own() -> None:
+    # google/gemma-3n-E2B-shaped text_config: 30 layers, the last 10 reuse earlier layers' KV cache
+    types = ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention" for i in range(30)]
+    cfg = {
+        "architectures": ["Gemma3nForConditionalGeneration"],
+        "model_type": "gemma3n",
+        "text_config": {
+            "model_type": "gemma3n_text",
+            "num_hidden_layers": 30,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 2,
+            "head_dim": 256,
+            "sliding_window": 512,
+            "max_position_embeddings": 32768,
+            "layer_types": types,
+            "num_kv_shared_layers": 10,
+        },
+    }
+    layout = analyze_config(cfg)
+    assert (layout.attention, layout.full_layers, layout.sliding_layers) == ("gqa", 4, 16)
+    assert layout.bytes_per_token() == 20 * 2 * 256 * 2 * 2
