@@ -4,12 +4,14 @@ What an engine allocates per token of one sequence, summed over the layers that 
 
 - multi-head / grouped-query / multi-query attention: ``2 (K and V) x kv_heads x head_dim``
   elements per layer (transformers' ``DynamicLayer`` / ``StaticLayer`` keep one K and one V tensor
-  of shape ``[batch, kv_heads, tokens, head_dim]``; vLLM's ``FullAttentionSpec.page_size_bytes`` is
-  ``2 * block_size * num_kv_heads * head_size * dtype_size``);
+  of shape ``[batch, kv_heads, tokens, head_dim]``; vLLM's ``AttentionSpec.page_size_bytes`` in
+  ``vllm/v1/kv_cache_interface.py`` is ``coef * block_size * num_kv_heads * head_size * dtype_size``
+  with ``coef = 2``);
 - multi-head latent attention (DeepSeek-V2/V3, ``kv_lora_rank``): ONE latent vector of
-  ``kv_lora_rank + qk_rope_head_dim`` elements per layer, no x2 (vLLM's ``MLAAttentionSpec``:
-  ``block_size * num_kv_heads(=1) * head_size(=kv_lora_rank + qk_rope_head_dim) * dtype_size``);
-  the uncompressed figure (what plain MHA would store) is reported beside it;
+  ``kv_lora_rank + qk_rope_head_dim`` elements per layer, no x2 (the same vLLM formula with
+  ``coef = 1`` "for MLA we only store a single latent vector", ``num_kv_heads = 1``, ``head_size =
+  kv_lora_rank + qk_rope_head_dim``); the uncompressed figure (what plain MHA would store) is
+  reported beside it;
 - sliding-window layers hold at most ``sliding_window`` tokens (vLLM's ``SlidingWindowSpec``,
   transformers' ``SlidingWindowLayer``): their part is capped at the window for longer contexts;
 - layers without attention (Mamba, linear attention, short convolutions) hold no KV cache (their
