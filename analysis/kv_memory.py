@@ -100,7 +100,7 @@ def render_kv(info: Mapping[str, Any]) -> list[str]:
                      f"no K/V pair: {cache['bytes_per_token']:,} bytes per token "
                      f"(uncompressed it would be {cache['uncompressed_bytes_per_token'] or 0:,})")  # fmt: skip
     else:
-        lines.append(f"  {cache['attention_layers']} KV layers x {cache['kv_heads']} KV heads x head_dim "
+        lines.append(f"  {cache['attention_layers']} KV layers x {cache['kv_heads']} KV head{'s' if cache['kv_heads'] != 1 else ''} x head_dim "
                      f"{cache['head_dim']} x 2 (K and V): {cache['bytes_per_token']:,} bytes per token")  # fmt: skip
     if cache["sliding_window"]:
         lines.append(
