@@ -15,6 +15,7 @@ from typing import Any
 from hubcensus.analysis.connect import open_readonly
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
 from hubcensus.analysis.kv_memory import kv_section, render_kv
+from hubcensus.db.renames import current_model_id
 
 from hubcensus.dtypes import dtype_bits, memory_bytes
 
@@ -34,11 +35,13 @@ def explain(
 ) -> dict[str, Any] | None:
     """The explain dict of `model_id` from the database, or None when it is not there.
 
+    An old name finds the model under its current one (`model_renames`); `asked_as` then says which.
     `context`, `batch`, `kv_dtype`: the KV cache to add to the weights (`kv_memory.kv_section`).
     """
     db = open_readonly(db_path)
     try:
         con = db.con
+        asked, model_id = model_id, current_model_id(con, model_id) or model_id
         row = con.execute(
             """
             SELECT model_id, sha, hub_total_params, effective_params, weight_bytes, file_bytes, bits_per_param,
@@ -55,6 +58,8 @@ def explain(
                 "headers_read_at", "last_modified", "library_name", "deleted_at", "gguf_total",
                 "config_quant_method")  # fmt: skip
         out = dict(zip(keys, row, strict=True))
+        if asked != model_id:
+            out["asked_as"] = asked
         profile = json.loads(out.pop("profile")) if out["profile"] else {}
         header = out["source"] == "header"
         out["parameters_by_dtype"] = _dtypes(con, model_id, "header" if header else "hub")
@@ -100,13 +105,15 @@ def render(info: Mapping[str, Any]) -> str:
     """The human answer: sizes, the arithmetic, memory needs, quantization and its evidence."""
     exact = info["source"] == "header"
     lines = [f"{info['model_id']} @ {(info.get('sha') or '?')[:12]}"]
+    if info.get("asked_as"):
+        lines.append(f"  (asked as {info['asked_as']}: renamed on the Hub)")
     lines.append(
         "  figures from the safetensors headers (exact)"
         if exact
         else "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
     )
     if info.get("deleted_at"):
-        lines.append(f"  no longer on the Hub (deleted {info['deleted_at'][:10]})")
+        lines.append(f"  no longer public on the Hub (deleted or made private; not seen since {info['deleted_at'][:10]})")
     effective = info.get("effective_parameters")
     hub_total = info.get("hub_total_parameters")
     lines.append("")
