@@ -14,6 +14,7 @@ from typing import Any
 
 from hubcensus.analysis.connect import open_readonly
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
+from hubcensus.analysis.kv_memory import kv_section, render_kv
 from hubcensus.db.renames import current_model_id
 
 from hubcensus.dtypes import dtype_bits, memory_bytes
@@ -29,10 +30,13 @@ def _dtypes(con: Any, model_id: str, source: str) -> dict[str, dict[str, int]]:
     return {dtype: {"parameters": int(p), "bytes": int(b or 0)} for dtype, p, b in rows}
 
 
-def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
+def explain(
+    db_path: str | Path, model_id: str, *, context: int | None = None, batch: int = 1, kv_dtype: str = "bf16"
+) -> dict[str, Any] | None:
     """The explain dict of `model_id` from the database, or None when it is not there.
 
     An old name finds the model under its current one (`model_renames`); `asked_as` then says which.
+    `context`, `batch`, `kv_dtype`: the KV cache to add to the weights (`kv_memory.kv_section`).
     """
     db = open_readonly(db_path)
     try:
@@ -78,6 +82,7 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
         out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
+        out.update(kv_section(con, out, context=context, batch=batch, kv_dtype=kv_dtype))
         return out
     finally:
         db.close()
@@ -172,4 +177,5 @@ def render(info: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append("Flags:")
         lines.extend(f"  {flag}" for flag in info["flags"])
+    lines.extend(render_kv(info))
     return "\n".join(lines)

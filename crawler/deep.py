@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hubcensus.crawler.config_pass import ConfigRead, read_config
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.budget import MemoryBudget
 from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
@@ -26,7 +27,7 @@ from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
 from hubcensus.crawler.walk.listing import normalize
-from hubcensus.db import listing_store, store
+from hubcensus.db import config_store, listing_store, store
 from hubcensus.db.connection import Database, utcnow
 from hubcensus.db.header_queue import Candidate, Selection, gated_pending, parse_selection, pending
 
@@ -61,6 +62,8 @@ class DeepSummary:
     left: int = 0
     """Models not tried because the time budget ran out (the next run reads them first)."""
     errors: list[str] = field(default_factory=list)
+    configs: int = 0
+    """config.json rows stored (KV cache figures)."""
 
 
 def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:
@@ -150,6 +153,14 @@ def read_model(
     return headers, weights
 
 
+def read_model_config(
+    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
+) -> tuple[RepoHeaders, ModelWeights, ConfigRead | None]:
+    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new)."""
+    headers, weights = read_model(source, candidate, budget)
+    return headers, weights, read_config(source, candidate, headers.files)
+
+
 def run_deep(
     db: Database,
     client: Any,
@@ -174,7 +185,7 @@ def run_deep(
     summary = DeepSummary(models=count)
     if not authenticated:
         summary.gated_skipped = gated_pending(db, chosen)
-    read = _ReadRows()
+    read = _ReadRows(run_id=run_id)
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
             if isinstance(outcome, tuple):
@@ -199,7 +210,7 @@ def _fetch_all(
     workers: int,
     deadline: float | None = None,
     budget: MemoryBudget | None = None,
-) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights] | Exception]]:
+) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights, ConfigRead | None] | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
     After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
@@ -215,7 +226,7 @@ def _fetch_all(
                     candidate = next(todo, None)
                     if candidate is None:
                         break
-                    running[pool.submit(read_model, client, candidate, budget)] = candidate
+                    running[pool.submit(read_model_config, client, candidate, budget)] = candidate
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -240,9 +251,21 @@ class _ReadRows:
     files: list[dict[str, Any]] = field(default_factory=list)
     dtypes: list[dict[str, Any]] = field(default_factory=list)
     since: float = field(default_factory=time.monotonic)
+    run_id: int | None = None
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    config_requests: int = 0
 
-    def add(self, candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> None:
+    def add(
+        self,
+        candidate: Candidate,
+        headers: RepoHeaders,
+        weights: ModelWeights,
+        config: ConfigRead | None = None,
+    ) -> None:
         model, files, dtypes = model_rows(candidate, headers, weights)
+        if config is not None:
+            self.configs.extend([config.row] if config.row else [])
+            self.config_requests += config.requests
         self.models.append(model)
         self.files.extend(files)
         self.dtypes.extend(dtypes)
@@ -254,6 +277,9 @@ class _ReadRows:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
+        config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
+        summary.configs += len(self.configs)
+        self.configs, self.config_requests = [], 0
         self.models, self.files, self.dtypes = [], [], []
         self.since = time.monotonic()
 

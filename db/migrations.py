@@ -80,9 +80,14 @@ MIGRATIONS: list[Migration] = [
             _create(schema.model_renames),
         ),
     ),
+    (
+        6,
+        "model configs (KV cache): model_configs, crawl_runs.configs_fetched",
+        _steps(_create(schema.model_configs), _add_columns(schema.crawl_runs, "configs_fetched")),
+    ),
 ]
 
-LATEST_VERSION = MIGRATIONS[-1][0]
+LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)
 
 
 def applied_versions(conn: sa.Connection) -> set[int]:
