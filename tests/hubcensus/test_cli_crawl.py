@@ -105,8 +105,10 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     with_weights = [t for t in truths if any(f.endswith(".safetensors") for f in t["file_sizes"])]
     gated = sum(1 for t in with_weights if t["gated"])
     assert 0 < gated < len(with_weights)
-    assert f"headers: {len(with_weights) - gated} models read (exact figures), 0 unreadable, {gated} waiting " \
+    assert (
+        f"headers: {len(with_weights) - gated} models read (exact figures), 0 unreadable, {gated} waiting "
         f"({gated} of them gated: read only with a token)" in status.output
+    )
     again = runner.invoke(app, ["crawl", "--db", str(db)], env={"HF_ENDPOINT": hub.url})
     assert again.exit_code == 0
     assert again.output.splitlines()[-1].startswith("run 2 ok: incremental, 1 pages")
@@ -127,7 +129,9 @@ def test_errors_are_one_line_with_exit_codes(fakehub_server, tmp_path: Path) -> 
     line = offline.output.strip()
     assert len(line.splitlines()) == 1 and len(line) < 250 and "hubcensus demo" in line
     assert not db.exists()
-    assert runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url, "--deep", "none"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url, "--deep", "none"]).exit_code == 0
+    )
     held = open_database(db)
     try:
         busy = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url])
@@ -234,7 +238,9 @@ def test_deep_minutes_budget_then_no_budget(fakehub_server, tmp_path: Path) -> N
     assert "left for the next run" not in unlimited.output
     con = duckdb.connect(str(db), read_only=True)
     try:
-        ledger = con.execute("SELECT headers_fetched, headers_left FROM crawl_runs ORDER BY run_id").fetchall()
+        ledger = con.execute(
+            "SELECT headers_fetched, headers_left FROM crawl_runs ORDER BY run_id"
+        ).fetchall()
     finally:
         con.close()
     assert ledger == [(0, int(left.group(1))), (int(left.group(1)), 0)]
