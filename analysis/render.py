@@ -25,11 +25,7 @@ def title(report: Report) -> str:
 
 def _banner(report: Report) -> str | None:
     label = getattr(report, "label", None)
-    return (
-        f"{label[:1].upper()}{label[1:]}: every figure below describes it, not the Hugging Face Hub."
-        if label
-        else None
-    )
+    return f"Note: {label}." if label else None
 
 
 PLOT_CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}

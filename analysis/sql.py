@@ -164,13 +164,19 @@ def _cell(value: Any) -> Any:
     return _plain(value)
 
 
+_PLAIN_TYPES = frozenset({"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                          "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "VARCHAR"})  # fmt: skip
+"""Column types whose Python values the csv module writes as they are (NULL as empty)."""
+
+
 def write_csv(query: QueryStream, out: TextIO) -> int:
     """Stream CSV with a header row (NULL as empty) to `out`; returns the rows written."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(query.columns)
     out.flush()
+    plain = all(str(d[1]) in _PLAIN_TYPES for d in query.cursor.description or [])
     for batch in query.batches():
-        writer.writerows([[_cell(v) for v in row] for row in batch])
+        writer.writerows(batch if plain else [[_cell(v) for v in row] for row in batch])
         out.flush()
     return query.rows
 

@@ -278,14 +278,28 @@ def status_command(db: DbOpt = None) -> None:
 
 @contextmanager
 def demo_hub(*, models: int, seed: int) -> Iterator[str]:
-    """A fakehub with a synthetic catalog on a free loopback port, for the length of the block."""
-    from hubcensus.fakehub.app import FakeHubConfig, start
+    """A fakehub with a synthetic catalog on a free loopback port, in its own process (its own core)."""
+    import subprocess
+    import sys
 
-    hub = start(FakeHubConfig(host="127.0.0.1", port=0, synthetic=models, seed=seed))
+    cmd = [sys.executable, "-m", "hubcensus.fakehub", "serve", "--host", "127.0.0.1", "--port", "0",
+           "--synthetic", str(models), "--seed", str(seed)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        yield hub.url
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        prefix = "fakehub listening on "
+        if not line.startswith(prefix):
+            err = proc.stderr.read() if proc.stderr else ""
+            raise Fail(f"the demo's fakehub did not start: {one_line(err or line)}")
+        yield line[len(prefix) :]
     finally:
-        hub.stop()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 DEMO_LABEL = "demo data from a synthetic Hub"

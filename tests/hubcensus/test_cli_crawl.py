@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -223,6 +224,18 @@ def test_demo_says_demo_data(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "DEMO DATA" in result.output and "demo data, not the Hub" in result.output
     assert len(_models(db)) == 400
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8").splitlines()
+    assert "demo data from a synthetic Hub" in markdown[0] and "400 synthetic models" in markdown[0]
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert html.index("demo data from a synthetic Hub") < html.index("<h1>")
+    follow = result.output.splitlines()[result.output.splitlines().index("next, explore it:") + 1 :]
+    assert follow and all(f"--db {db}" in line for line in follow)
+    for line in follow:  # every printed command works as printed
+        args = shlex.split(line)[1:]
+        if args[0] != "report":
+            done = runner.invoke(app, args)
+            assert done.exit_code == 0, (line, done.output)
+            assert "demo data from a synthetic Hub" in done.output or args[0] != "status"
 
 
 def test_deep_minutes_budget_then_no_budget(fakehub_server, tmp_path: Path) -> None:

@@ -134,3 +134,23 @@ def test_unknown_model_is_one_clear_line(fakehub_server, tmp_path: Path) -> None
     open_database(path).close()
     local = _explain("nobody/nothing", "--db", str(path), "--endpoint", NOWHERE)
     assert local.exit_code == 1 and len(local.output.splitlines()) == 1 and "--live" in local.output
+
+
+def test_explain_says_why_the_headers_could_not_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "census.duckdb"
+    sha = "b" * 40
+    with open_database(path) as db:
+        run = store.start_run(db, mode="full", endpoint=NOWHERE, version="test")
+        row = normalize(
+            {"id": "org/refused", "sha": sha, "safetensors": {"parameters": {"BF16": 1000}, "total": 1000}}
+        )
+        listing_store.store_listing_page(db, [row], run_id=run, seen_at=utcnow())
+        store.record_error(db, run, model_id="org/refused", target="org/refused/model.safetensors", kind="header",
+                           message="header of 104857600 bytes is larger than the 25 MB cap")  # fmt: skip
+        store.mark_header_unreadable(db, model_id="org/refused", sha=sha, reason="header too large")
+    result = _explain("org/refused", "--db", str(path), "--endpoint", NOWHERE)
+    assert result.exit_code == 0, result.output
+    assert "104857600 bytes is larger than the 25 MB cap" in result.output
+    assert "headers not read yet" not in result.output
+    info = json.loads(_explain("org/refused", "--db", str(path), "--json").output)
+    assert (info["header_error"]["kind"], info["header_error"]["status"]) == ("header", None)
