@@ -58,7 +58,9 @@ def full_run(cmd: list[str]) -> tuple[float, int, int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--first-rows", type=int, default=100_000_000)
     parser.add_argument("--first-timeout", type=float, default=60.0)
     parser.add_argument("--rows", type=int, default=20_000_000)

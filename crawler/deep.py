@@ -165,7 +165,7 @@ def run_deep(
                 _record_failure(db, run_id, candidate, outcome, summary)
             if on_model is not None:
                 on_model(summary)
-            db.release()  # end of any write window: readers get the file while headers are read
+            db.end_window()  # a boundary: a waiting reader gets the file while headers are read
     except CrawlInterrupted:
         read.store(db, summary)  # what was read before the stop is kept
         raise

@@ -231,7 +231,7 @@ class _Walk:
         store.update_run(self.db, s.run_id, s.counters())
         if self.on_page is not None:
             self.on_page(s)
-        self.db.release()  # end of the write window: readers get the file until the next page
+        self.db.end_window()  # a boundary: the window ends if readers wait (or after a few seconds)
 
     def merge(self) -> None:
         """Merge every staged listing row (this run's, or a killed run's) into `models` and history."""

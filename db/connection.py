@@ -7,6 +7,9 @@ Two `flock`s coordinate hubcensus processes:
   while it has DuckDB's file open (a *write window*: open, write a page group or a header batch,
   close); readers hold it shared while they read. A writer opens its next window once the
   readers are done; a reader waits up to `READ_WAIT` seconds for a window to end.
+- a waiting reader says so with a POSIX read lock (`lockf`, independent of `flock`) on the
+  writer's lock file; the writer checks for one at every page or batch boundary and then ends
+  its window at once (otherwise a window ends after `HOLD` seconds, so plain DuckDB gets in too).
 
 DuckDB's own lock (POSIX `fcntl`, independent of `flock`) still guards against other programs
 (plain `duckdb`): when DuckDB refuses to open, `fcntl` tells whether someone holds its lock
@@ -31,7 +34,13 @@ from hubcensus.db.migrations import LATEST_VERSION, migrate
 
 READ_WAIT = 30.0
 """Seconds a reader waits for the crawl's write window to end before giving up (busy)."""
-POLL = 0.05
+HOLD = 5.0
+"""Seconds a write window may stay open across page/batch boundaries while no reader waits."""
+LET_IN = 5.0
+"""Seconds a writer that released its window for waiting readers gives them to take the file."""
+GAP = 0.1
+"""Seconds a window that ended by age stays closed before the next may open (plain DuckDB's turn)."""
+POLL = 0.02
 
 
 class DatabaseError(RuntimeError):
@@ -102,6 +111,17 @@ class WriterLock:
         handle.flush()
         self._file = handle
 
+    def readers_waiting(self) -> bool:
+        """Whether a reader holds its 'waiting' read lock (POSIX) on this lock file."""
+        if self._file is None:
+            return False
+        try:
+            fcntl.lockf(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            return exc.errno in (errno.EAGAIN, errno.EACCES)
+        fcntl.lockf(self._file.fileno(), fcntl.LOCK_UN)
+        return False
+
     def release(self) -> None:
         if self._file is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -124,6 +144,33 @@ def writer_active(db_path: str | Path) -> bool:
     finally:
         os.close(fd)  # closing drops the probe's shared lock
     return False
+
+
+class WaitSignal:
+    """A reader's 'I am waiting for the file' mark: a POSIX read lock on the writer's lock file."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._fd: int | None = None
+        try:
+            fd = os.open(lock_path(db_path), os.O_RDONLY)
+        except OSError:
+            return  # no writer: nothing to signal
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                self._fd = fd
+                return
+            except OSError:  # the writer's probe holds it for a moment
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return
+                time.sleep(POLL)
+
+    def clear(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the POSIX lock
+            self._fd = None
 
 
 def duckdb_lock_held(db_path: Path, *, exclusive: bool) -> bool:
@@ -176,6 +223,7 @@ class Database:
     _engine: sa.Engine | None = field(default=None, repr=False)
     _con: Any = field(default=None, repr=False)
     _access: int | None = field(default=None, repr=False)
+    _opened_at: float = field(default=0.0, repr=False)
 
     @property
     def engine(self) -> sa.Engine:
@@ -206,7 +254,12 @@ class Database:
 
     def _open(self) -> None:
         if self.path.exists():
-            self._access = _access_lock(self.path, shared=self.read_only, wait=self.wait)
+            signal = WaitSignal(self.path) if self.read_only else None
+            try:
+                self._access = _access_lock(self.path, shared=self.read_only, wait=self.wait)
+            finally:
+                if signal is not None:
+                    signal.clear()
         try:
             engine = _connect(self.path, self.read_only, self.wait)
             if self._access is None:  # a writer that just created the file locks it now
@@ -219,7 +272,23 @@ class Database:
             raise
         self._engine = engine
         self._con = raw
+        self._opened_at = time.monotonic()
         self.windows += 0 if self.read_only else 1
+
+    def end_window(self, hold: float = HOLD) -> None:
+        """A page or batch boundary: end the write window if readers wait or it is `hold` s old."""
+        if self._engine is None or self.read_only:
+            return
+        waiting = self.lock is not None and self.lock.readers_waiting()
+        if not waiting and time.monotonic() - self._opened_at < hold:
+            return
+        self.release()
+        if not waiting:
+            time.sleep(GAP)  # a gap for readers that do not say they wait (plain DuckDB)
+        deadline = time.monotonic() + LET_IN
+        while waiting and time.monotonic() < deadline:  # they drop the mark once they hold the file
+            time.sleep(POLL)
+            waiting = self.lock is not None and self.lock.readers_waiting()
 
     def release(self) -> None:
         """Close DuckDB's file and let readers in; the next use opens it again."""
