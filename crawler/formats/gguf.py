@@ -88,7 +88,21 @@ class ArrayInfo:
     elem_type: int
     count: int
     offset: int
+    """First element."""
     nbytes: int
+    """Bytes of the elements."""
+    kv_start: int = 0
+    """Where the KV (its key) begins."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive array KVs a sibling file holds byte-identical (tokens, scores, token types, merges):
+    jumped in one go. Offsets are relative to the first array's first element."""
+
+    nbytes: int
+    arrays: tuple[tuple[str, int, int, int, int, int], ...]
+    """(key, element type, count, KV start, first element, element bytes) of each array of the run."""
 
 
 @dataclass
@@ -197,7 +211,7 @@ class GGUFParser:
         self,
         file_size: int | None = None,
         *,
-        skip: Mapping[tuple[str, int, int], int] | None = None,
+        skip: Mapping[tuple[str, int, int], Run] | None = None,
         max_header_bytes: int = MAX_HEADER_BYTES,
         max_tensors: int = MAX_TENSORS,
     ) -> None:
@@ -290,8 +304,8 @@ class GGUFParser:
             return int((self._arr[2] - self._arr[4]) * self._avg_item) + 4096
         if self._phase == 2:
             return (self.tensor_count - self._ti) * 96 + 1024
-        if self._phase == 1:
-            return 16_384
+        if self._phase == 1:  # the last KVs are small; the tensor infos follow
+            return min(self.kv_count - self._kv_i, 32) * 256 + self.tensor_count * 80 + 4096
         return 4096
 
     def _header(self) -> None:
@@ -362,8 +376,8 @@ class GGUFParser:
                 raise GGUFError(f"array {key!r} of {count:,} elements exceeds the cap of {MAX_ARRAY:,}")
             if etype not in _SCALARS and etype not in (_STRING, _ARRAY):
                 raise GGUFError(f"array {key!r} has unknown element type {etype}")
-            self.pos = pos
-            self._arr = [key, etype, count, pos, 0]
+            kv_start, self.pos = self.pos, pos
+            self._arr = [key, etype, count, pos, 0, kv_start]
             self._array_elements()
         else:
             raise GGUFError(f"key {key!r} has unknown value type {vtype}")
@@ -383,20 +397,35 @@ class GGUFParser:
 
     def _array_elements(self) -> None:
         assert self._arr is not None
-        key, etype, count, start, done = self._arr
+        key, etype, count, start, done, kv_start = self._arr
+        run = self.skip.get((key, etype, count)) if etype == _STRING else None
+        if run is not None:
+            self._jump(run, start)
+            return
         if etype in _SCALARS:
             end = start + count * struct.calcsize(_SCALARS[etype])
-        elif etype == _STRING and (key, etype, count) in self.skip:
-            end = start + self.skip[(key, etype, count)]
-            self.skipped.append(key)
         elif etype == _STRING:
             end = self._walk_strings(count - done)
         else:
             end = self._walk_nested(count - done, 1)
         self._check_pos(end)
-        self.arrays[key] = ArrayInfo(etype, count, start, end - start)
+        self.arrays[key] = ArrayInfo(etype, count, start, end - start, kv_start)
         self.pos = end
         self._arr = None
+        self._next_kv()
+
+    def _jump(self, run: Run, start: int) -> None:
+        """Jump a run of arrays a sibling file showed (the caller verifies the result by the file size)."""
+        if self._kv_i + len(run.arrays) > self.kv_count:
+            raise GGUFError("a skipped tokenizer run holds more KVs than the file has")
+        end = start + run.nbytes
+        self._check_pos(end)
+        for key, etype, count, kv_start, offset, nbytes in run.arrays:
+            self.arrays[key] = ArrayInfo(etype, count, start + offset, nbytes, start + kv_start)
+            self.skipped.append(key)
+        self.pos = end
+        self._arr = None
+        self._kv_i += len(run.arrays) - 1
         self._next_kv()
 
     def _walk_strings(self, remaining: int) -> int:
@@ -552,9 +581,29 @@ def parse_bytes(data: bytes, file_size: int | None = None, **limits: Any) -> GGU
     return result
 
 
-def skip_table(info: GGUFInfo) -> dict[tuple[str, int, int], int]:
-    """What a sibling variant can jump: string arrays by (key, element type, count) -> byte length."""
-    return {(k, a.elem_type, a.count): a.nbytes for k, a in info.arrays.items() if a.elem_type == _STRING}
+def skip_table(info: GGUFInfo) -> dict[tuple[str, int, int], Run]:
+    """What a sibling variant can jump: from each string array, the run of array KVs that follow it
+    back to back, keyed by the first array's (key, element type, count)."""
+    arrays = sorted(((a.kv_start, k, a) for k, a in info.arrays.items()), key=lambda x: x[0])
+    out: dict[tuple[str, int, int], Run] = {}
+    for i, (_, key, first) in enumerate(arrays):
+        if first.elem_type != _STRING or key in info.skipped:
+            continue
+        members = [(key, first)]
+        for _, k, a in arrays[i + 1 :]:
+            last = members[-1][1]
+            if a.kv_start != last.offset + last.nbytes or k in info.skipped:
+                break
+            members.append((k, a))
+        last = members[-1][1]
+        out[(key, first.elem_type, first.count)] = Run(
+            last.offset + last.nbytes - first.offset,
+            tuple(
+                (k, a.elem_type, a.count, a.kv_start - first.offset, a.offset - first.offset, a.nbytes)
+                for k, a in members
+            ),
+        )
+    return out
 
 
 def _short(value: Any, limit: int = 80) -> str:

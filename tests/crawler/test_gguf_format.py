@@ -138,7 +138,7 @@ def test_sibling_variant_skips_the_tokenizer_and_agrees() -> None:
         result = parser.step()
     full = parse_bytes(data, second.size)
     assert isinstance(result, GGUFInfo)
-    assert result.skipped == ["tokenizer.ggml.tokens", "tokenizer.ggml.merges"]
+    assert result.skipped == ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"]
     assert _totals(result) == _totals(full) == {k: v for k, v in second.truth["types"].items()}
     assert result.data_offset == full.data_offset and result.matches_size(second.size)
     assert parser.bytes_fed < len(data) // 10
