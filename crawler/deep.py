@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
 from hubcensus.crawler.files.weightfiles import component_of
@@ -115,8 +116,17 @@ def _tensor_counts(header: Any) -> dict[str, int]:
     return counts
 
 
-def read_model(source: Any, candidate: Candidate) -> tuple[RepoHeaders, ModelWeights]:
-    """Fetch and account one model (runs in a worker thread; no database access)."""
+def read_model(source: Any, candidate: Candidate) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
+    """Fetch and account one model (runs in a worker thread; no database access).
+
+    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
+    returns the safetensors figures with the `GGUFRepo` as a third element.
+    """
+    gguf = None
+    if gguf_pass.has_gguf(candidate.weight_files):
+        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
+        if gguf_pass.gguf_only(candidate.weight_files):
+            return gguf
     headers = read_repo_headers(source, candidate.model_id, candidate.weight_files, candidate.sha)
     weights = analyze(headers.files, candidate.config, hub=candidate.hub)
     for component, metadata in sorted(headers.index_metadata.items()):
@@ -124,7 +134,7 @@ def read_model(source: Any, candidate: Candidate) -> tuple[RepoHeaders, ModelWei
         if part is not None:
             label = f"{component}/" if component else ""
             weights.flags.extend(f"{label}{flag}" for flag in reconcile(part, index_metadata=metadata))
-    return headers, weights
+    return (headers, weights) if gguf is None else (headers, weights, gguf)
 
 
 def run_deep(
@@ -151,8 +161,8 @@ def run_deep(
     read = _ReadRows()
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline):
-            if isinstance(outcome, tuple):
-                read.add(candidate, *outcome)
+            if not isinstance(outcome, Exception):
+                read.add(candidate, outcome)
                 if read.due():
                     read.store(db, summary)
             else:
@@ -169,7 +179,7 @@ def run_deep(
 
 def _fetch_all(
     client: Any, candidates: Iterable[Candidate], workers: int, deadline: float | None = None
-) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights] | Exception]]:
+) -> Iterator[tuple[Candidate, tuple[Any, ...] | gguf_pass.GGUFRepo | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
     After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
@@ -209,21 +219,29 @@ class _ReadRows:
     models: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     dtypes: list[dict[str, Any]] = field(default_factory=list)
+    gguf: gguf_pass.GGUFRows = field(default_factory=gguf_pass.GGUFRows)
     since: float = field(default_factory=time.monotonic)
 
-    def add(self, candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> None:
+    def add(self, candidate: Candidate, outcome: tuple[Any, ...] | gguf_pass.GGUFRepo) -> None:
+        if isinstance(outcome, gguf_pass.GGUFRepo):
+            self.gguf.add(outcome, figures=True)
+            return
+        headers, weights, *gguf = outcome
+        for repo in gguf:
+            self.gguf.add(repo, figures=False)
         model, files, dtypes = model_rows(candidate, headers, weights)
         self.models.append(model)
         self.files.extend(files)
         self.dtypes.extend(dtypes)
 
     def due(self) -> bool:
-        return len(self.models) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
+        return len(self.models) + len(self.gguf) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
 
     def store(self, db: Database, summary: DeepSummary) -> None:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
+        summary.stored += self.gguf.store(db)
         self.models, self.files, self.dtypes = [], [], []
         self.since = time.monotonic()
 

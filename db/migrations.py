@@ -60,9 +60,10 @@ MIGRATIONS: list[Migration] = [
     (2, "safetensors header tables", _create(schema.safetensors_files, schema.file_dtypes)),
     (3, "listing staging tables", _create(schema.listing_stage, schema.listing_stage_dtypes)),
     (4, "header pass budget counters", _add_columns(schema.crawl_runs, "headers_left", "gated_skipped")),
+    (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
 ]
 
-LATEST_VERSION = MIGRATIONS[-1][0]
+LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)
 
 
 def applied_versions(conn: sa.Connection) -> set[int]:

@@ -204,13 +204,13 @@ def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def weight_files(item: Mapping[str, Any]) -> list[str] | None:
-    """The safetensors files and indexes among the repo's siblings (what the header pass reads)."""
+    """The safetensors files, indexes and GGUF files among the repo's siblings (what the header pass reads)."""
     siblings = item.get("siblings")
     if not isinstance(siblings, list):
         return None
     names = [s.get("rfilename") for s in siblings if isinstance(s, Mapping)]
     return sorted(
-        n for n in names if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json"))
+        n for n in names if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json", ".gguf"))
     )
 
 
