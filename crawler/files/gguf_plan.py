@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from hubcensus.crawler.formats.gguf import GGUFError, GGUFInfo, GGUFParser, Need, Run, skip_table
 
-FIRST_FULL = 1 << 20
+FIRST_FULL = 1 << 18
 """First read of a file with nothing to skip: the KVs before the tokenizer and a good part of it."""
 FIRST_SKIP = 16_384
 """First read of a file that may skip a sibling's tokenizer: the KVs before the tokenizer arrays."""
