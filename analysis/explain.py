@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hubcensus.analysis.connect import open_readonly
+from hubcensus.analysis.explain_gguf import gguf_errors, gguf_summary, gguf_variants, render_gguf
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
 
 from hubcensus.dtypes import dtype_bits, memory_bytes
@@ -67,6 +68,8 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
         out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
+        out["gguf_variants"] = gguf_variants(con, model_id)
+        out["gguf_errors"] = gguf_errors(con, model_id)
         return out
     finally:
         db.close()
@@ -94,7 +97,7 @@ def render(info: Mapping[str, Any]) -> str:
     exact = info["source"] == "header"
     lines = [f"{info['model_id']} @ {(info.get('sha') or '?')[:12]}"]
     lines.append(
-        "  figures from the safetensors headers (exact)"
+        f"  figures from the {'GGUF' if info.get('quant_method') == 'gguf' else 'safetensors'} headers (exact)"
         if exact
         else "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
     )
@@ -103,10 +106,15 @@ def render(info: Mapping[str, Any]) -> str:
     effective = info.get("effective_parameters")
     hub_total = info.get("hub_total_parameters")
     lines.append("")
+    if not info["parameters_by_dtype"] and info.get("gguf_variants"):
+        lines.extend(gguf_summary(info))
+        lines.extend(render_gguf(info))
+        return "\n".join(lines)
     if not info["parameters_by_dtype"]:
         lines.append("No safetensors weights known for this model.")
         if info.get("gguf_total"):
             lines.append(f"GGUF parameters (Hub): {fmt_params(info['gguf_total'])}")
+        lines.extend(render_gguf(info))
         return "\n".join(lines)
     lines.append(
         f"Weights: {fmt_bytes(info.get('weight_bytes'))} of tensors"
@@ -151,6 +159,7 @@ def render(info: Mapping[str, Any]) -> str:
                 f"  {name or '(root)':<16} {fmt_params(comp.get('effective_parameters')):>7} params"
                 f"  {fmt_bytes(comp.get('weight_bytes')):>9}  {comp.get('dominant_dtype') or '-':<8} {comp.get('method')}"
             )
+    lines.extend(render_gguf(info))
     if info.get("flags"):
         lines.append("")
         lines.append("Flags:")

@@ -49,7 +49,7 @@ def test_cli_report_writes_files_and_prints_the_headline(census_db: Path, tmp_pa
     assert result.exit_code == 0, result.output
     assert "- 4-bit holds 40% of new models in 2024-03" in result.output
     assert (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "report.html").exists()
-    assert "Wrote 16 files" in result.output
+    assert "Wrote 20 files" in result.output  # 16 + the GGUF charts (3) and table (1)
 
 
 def test_cli_report_errors_are_one_line(tmp_path: Path, census_db: Path) -> None:

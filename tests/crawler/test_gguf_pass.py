@@ -3,11 +3,16 @@ stored exactly as their specs say; hostile files are recorded errors; reads stay
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from hubcensus.analysis import queries
+from hubcensus.analysis.connect import install_temp_views
+from hubcensus.analysis.explain import explain, render
+from hubcensus.analysis.report import write_report
 from hubcensus.crawler.gguf_pass import representative, variants
 from hubcensus.crawler.hub import make_client
 from hubcensus.crawler.run import CrawlOptions, crawl
@@ -125,3 +130,63 @@ def test_reads_are_cheap(crawled) -> None:
     assert header > 7_000_000  # the one full read: the 128k-token tokenizer + merges
     assert all(b < 100_000 for (b,) in per_file[1:])  # the 11 others skip it
     assert routes["resolve_head"] == 0
+
+
+def test_explain_lists_the_variants(crawled) -> None:
+    path, truths, _ = crawled
+    llama = f"{ORG}/Llama-3.1-8B-Instruct-GGUF"
+    info = explain(path, llama)
+    assert info is not None
+    found = {v["variant"]: v for v in info["gguf_variants"]}
+    files = truths[llama]["gguf_files"]
+    assert len(found) == len(files) == 12
+    q4 = found["Llama-3.1-8B-Instruct-Q4_K_M"]
+    want = files["Llama-3.1-8B-Instruct-Q4_K_M.gguf"]
+    assert (q4["file_type_label"], q4["size_bytes"], q4["parameters"], q4["tensor_bytes"]) == (
+        "Q4_K_M", truths[llama]["file_sizes"]["Llama-3.1-8B-Instruct-Q4_K_M.gguf"], want["parameters"],
+        want["tensor_bytes"],
+    )  # fmt: skip
+    assert q4["dominant_type"] == "Q4_K" and q4["type_mix"].startswith("Q4_K ")
+    bits = [v["bits_per_weight"] for v in info["gguf_variants"]]
+    assert bits == sorted(bits) and bits[0] < 3 and bits[-1] == pytest.approx(16, abs=0.01)
+    text = render(info)
+    assert "figures from the GGUF headers (exact)" in text
+    assert sum(1 for line in text.splitlines() if line.startswith("  Llama-3.1-8B-Instruct-")) == 12
+    assert f"{want['parameters']:,}" in text  # the representative (Q4_K_M) gives the model's figures
+    hostile = explain(path, f"{ORG}/hostile-GGUF")
+    assert hostile is not None and len(hostile["gguf_errors"]) == 9
+
+
+def test_report_gguf_sections(crawled, tmp_path: Path) -> None:
+    path, _, _ = crawled
+    copy = tmp_path / "c.duckdb"
+    shutil.copy(path, copy)
+    with open_database(copy) as db:  # the base models, released before their GGUF repos
+        db.con.execute(
+            "INSERT INTO models (model_id, created_at, last_modified, sha, tags) VALUES "
+            "('meta-llama/Llama-3.1-8B-Instruct', TIMESTAMP '2024-07-18 12:00:00', TIMESTAMP '2024-07-18 12:00:00', "
+            "'a', ['transformers']), ('google/gemma-3-4b-it', TIMESTAMP '2025-03-01 09:00:00', "
+            "TIMESTAMP '2025-03-01 09:00:00', 'b', ['transformers'])"
+        )
+    with duckdb.connect(str(copy), read_only=True) as con:
+        install_temp_views(con)
+        data = {name: queries.run(con, name) for name in queries.QUERIES if name.startswith("gguf_")}
+    assert data["gguf_first_delay"] == [
+        {"month": "2024-07", "bases": 1, "gguf_repos": 1, "median_days": 5.9, "p90_days": 5.9,
+         "share_within_7_days": 1.0},
+        {"month": "2025-03", "bases": 1, "gguf_repos": 1, "median_days": 12.0, "p90_days": 12.0,
+         "share_within_7_days": 0.0},
+    ]  # fmt: skip
+    july = [r for r in data["gguf_file_types_by_month"] if r["month"] == "2024-07"]
+    assert sum(r["variants"] for r in july) == 12 and sum(r["share"] for r in july) == pytest.approx(1, abs=1e-3)
+    named = {r["file_type"] for r in data["gguf_file_types_by_month"]}
+    assert len(named - {"other"}) == 10 and "other" in named and "Q4_K_M" in named  # the 10 most common
+    assert sum(r["variants"] for r in data["gguf_bits_histogram"]) == 12 + 5 + 3 + 2 + 1 + 2
+    by_format = {(r["month"], r["format"]): r["models"] for r in data["gguf_vs_safetensors_by_month"]}
+    assert by_format == {("2023-09", "GGUF"): 1, ("2023-12", "GGUF"): 1, ("2024-07", "GGUF"): 1,
+                         ("2025-03", "GGUF"): 1}  # fmt: skip
+    result = write_report(copy, tmp_path / "out", formats=["csv", "md"])
+    names = {p.name for p in result.files}
+    assert {"gguf_file_types_by_month.csv", "gguf_bits_per_weight.csv", "gguf_vs_safetensors.csv",
+            "gguf_first_delay.csv"} <= names  # fmt: skip
+    assert "Time from a base model's release to its first GGUF" in (tmp_path / "out" / "report.md").read_text()
