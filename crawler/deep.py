@@ -1,5 +1,8 @@
 """The deep pass: read safetensors headers of the models that need them, account, store.
 
+Per model: a reader step per format (`read_safetensors`: range reads through `/resolve/`
+only) -> counting (`counting.weights.analyze`) -> rows (`model_rows`).
+
 Which models, in what order: `hubcensus.db.header_queue`. Headers are fetched by a bounded pool of threads (the `resolvers` pacer keeps
 them inside the quota) and stored in batches. A file that cannot be parsed (or
 is gated or gone at that commit) is a `fetch_errors` row and marks that sha as
@@ -18,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
+from hubcensus.crawler.files.budget import MemoryBudget
 from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
 from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
@@ -34,6 +38,15 @@ hardly depends on its size: with 2M models and 3.3M files, 6.8 ms per model in b
 0.8 ms in batches of 1,000 (bench/bench_store.py)."""
 FLUSH_SECONDS = 30.0
 """...and stored at least this often, so a killed pass loses at most this much reading."""
+HEADER_MEMORY_FROM_MB = 512
+"""The crawl's default `--memory-limit` (MB), from which the header budget is derived."""
+
+
+def header_budget(memory_mb: int | None, *, stop: Any = None) -> MemoryBudget:
+    """The memory that header reads in flight share: half the crawl's `--memory-limit` (the other half
+    is DuckDB's cap's due), so the crawl stays within ~the limit plus the interpreter whatever the Hub
+    sends; without a limit, the default's half."""
+    return MemoryBudget((memory_mb or HEADER_MEMORY_FROM_MB) * 2**20 // 2, stop=stop)
 
 
 @dataclass
@@ -73,7 +86,7 @@ def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights
             "bits": profile["bits"],
             "roles": profile["roles"],
             "components": profile["components"],
-            "ignored_files": headers.ignored,
+            "ignored_files": [{"path": i.path, "reason": i.reason} for i in headers.ignored],
             "index_metadata": headers.index_metadata,
         },
         "header_parameters": weights.storage_parameters,
@@ -116,7 +129,14 @@ def _tensor_counts(header: Any) -> dict[str, int]:
     return counts
 
 
-def read_model(source: Any, candidate: Candidate) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
+def read_safetensors(source: Any, candidate: Candidate, budget: MemoryBudget | None = None) -> RepoHeaders:
+    """The safetensors reader step: the headers of the model's weight set (range reads, 1-2 per file)."""
+    return read_repo_headers(source, candidate.model_id, candidate.weight_files, candidate.sha, budget=budget)
+
+
+def read_model(
+    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
+) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
     """Fetch and account one model (runs in a worker thread; no database access).
 
     GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
@@ -127,8 +147,11 @@ def read_model(source: Any, candidate: Candidate) -> tuple[Any, ...] | gguf_pass
         gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
         if gguf_pass.gguf_only(candidate.weight_files):
             return gguf
-    headers = read_repo_headers(source, candidate.model_id, candidate.weight_files, candidate.sha)
-    weights = analyze(headers.files, candidate.config, hub=candidate.hub)
+    headers = read_safetensors(source, candidate, budget)
+    config = candidate.config
+    if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
+        config = {"model_type": candidate.model_type, **(config or {})}
+    weights = analyze(headers.files, config, hub=candidate.hub)
     for component, metadata in sorted(headers.index_metadata.items()):
         part = weights.components.get(component)
         if part is not None:
@@ -146,11 +169,14 @@ def run_deep(
     workers: int = DEFAULT_WORKERS,
     on_model: Callable[[DeepSummary], None] | None = None,
     minutes: float | None = None,
+    memory_mb: int | None = HEADER_MEMORY_FROM_MB,
 ) -> DeepSummary:
     """Read, account and store the headers the selection asks for; failures are recorded, not fatal.
 
     With `minutes`, no read starts after that long: the rest stay pending, most downloaded first.
+    `memory_mb` is the crawl's `--memory-limit`: headers in flight share half of it (`header_budget`).
     """
+    budget = header_budget(memory_mb, stop=getattr(client, "stop", None))
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     chosen = parse_selection(selection) if isinstance(selection, str) else selection
     authenticated = getattr(client, "authenticated", True)
@@ -160,7 +186,7 @@ def run_deep(
         summary.gated_skipped = gated_pending(db, chosen)
     read = _ReadRows()
     try:
-        for candidate, outcome in _fetch_all(client, candidates, workers, deadline):
+        for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
             if not isinstance(outcome, Exception):
                 read.add(candidate, outcome)
                 if read.due():
@@ -178,7 +204,11 @@ def run_deep(
 
 
 def _fetch_all(
-    client: Any, candidates: Iterable[Candidate], workers: int, deadline: float | None = None
+    client: Any,
+    candidates: Iterable[Candidate],
+    workers: int,
+    deadline: float | None = None,
+    budget: MemoryBudget | None = None,
 ) -> Iterator[tuple[Candidate, tuple[Any, ...] | gguf_pass.GGUFRepo | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
@@ -195,7 +225,7 @@ def _fetch_all(
                     candidate = next(todo, None)
                     if candidate is None:
                         break
-                    running[pool.submit(read_model, client, candidate)] = candidate
+                    running[pool.submit(read_model, client, candidate, budget)] = candidate
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

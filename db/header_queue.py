@@ -48,6 +48,8 @@ class Candidate:
     weight_files: list[str]
     config: dict[str, Any] | None
     hub: dict[str, Any] | None
+    model_type: str | None = None
+    """The listing's `config.model_type` (which linears the architecture builds without a bias)."""
 
 
 def _selected(selection: Selection) -> str:
@@ -121,7 +123,8 @@ def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
             bounds = [first, first + chunk - 1]
             rows = con.execute(
                 """
-                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters
+                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters,
+                       m.model_type
                 FROM deep_todo t JOIN models m ON m.model_id = t.model_id
                 LEFT JOIN (
                     SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
@@ -134,7 +137,7 @@ def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
                 """,
                 bounds + bounds,
             ).fetchall()
-            for model_id, sha, files, config, total, params in rows:
+            for model_id, sha, files, config, total, params, model_type in rows:
                 yield Candidate(
                     model_id=model_id,
                     sha=sha,
@@ -143,6 +146,7 @@ def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
                     hub={"total": total, "parameters": dict(params or {})}
                     if total is not None or params
                     else None,
+                    model_type=model_type,
                 )
     finally:
         with contextlib.suppress(Exception):  # an abandoned walk may be closed after its database

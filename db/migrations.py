@@ -43,6 +43,16 @@ def _add_columns(table: sa.Table, *names: str) -> Callable[[sa.Connection], None
     return run
 
 
+def _steps(*steps: Callable[[sa.Connection], None]) -> Callable[[sa.Connection], None]:
+    """Several steps as one migration (they run in its transaction, in order)."""
+
+    def run(conn: sa.Connection) -> None:
+        for step in steps:
+            step(conn)
+
+    return run
+
+
 MIGRATIONS: list[Migration] = [
     (
         1,
@@ -60,6 +70,16 @@ MIGRATIONS: list[Migration] = [
     (2, "safetensors header tables", _create(schema.safetensors_files, schema.file_dtypes)),
     (3, "listing staging tables", _create(schema.listing_stage, schema.listing_stage_dtypes)),
     (4, "header pass budget counters", _add_columns(schema.crawl_runs, "headers_left", "gated_skipped")),
+    (
+        5,
+        "identity by the Hub's _id: models.hub_id (filled by the next walk), model_renames, renamed counter",
+        _steps(
+            _add_columns(schema.models, "hub_id"),
+            _add_columns(schema.listing_stage, "hub_id"),
+            _add_columns(schema.crawl_runs, "models_renamed"),
+            _create(schema.model_renames),
+        ),
+    ),
     (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
 ]
 

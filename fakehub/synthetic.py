@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from hubcensus.fakehub import layouts
+from hubcensus.fakehub.epochs import DAY_MS, NOW0, EpochTable, evolve, now_ms  # noqa: F401 - now_ms re-exported
 from hubcensus.fakehub.layouts import LLM_ARCHS
 from hubcensus.fakehub.repo import Repo, RepoFile, bytes_reader, iso, lfs_file, parse_iso, small_file
 from hubcensus.fakehub.rng import hash64, hash64_np, split3, split3_np
@@ -36,11 +36,8 @@ from hubcensus.fakehub.specs import (
     tags_for,
 )
 
-DAY_MS = 86_400_000
 T_START = parse_iso("2019-01-01T00:00:00.000Z")
-NOW0 = parse_iso("2026-11-01T00:00:00.000Z")
 SENTINEL = parse_iso("2022-03-02T23:29:04.000Z")
-P_UPDATE, P_DELETE, P_FLIP = 0.02, 0.002, 0.3
 N_ORGS = N_ORGS_HINT
 YEARS = np.array([parse_iso(f"{y}-01-01T00:00:00.000Z") for y in range(2020, 2027)], dtype=np.int64)
 DERIVED = ("gptq", "awq", "bnb4", "bnb8", "fp8", "nvfp4", "ct", "mlx", "gguf")
@@ -52,23 +49,6 @@ ARCH_CODES = {a: k for k, a in enumerate(ARCH_LIST)}
 DTYPES = ("F32", "F16", "BF16")
 FIXED_ARCH = {"encoder": "bert-base", "st": "minilm", "timm": "vit-b16", "sd": "sd15", "flux": "flux",
               "mxfp4": "moe-20b"}
-
-
-def now_ms(epoch: int) -> int:
-    """The 'now' of an epoch: 2026-11-01 plus one day per epoch."""
-    return NOW0 + epoch * DAY_MS
-
-
-@dataclass
-class EpochTable:
-    """Per-row state of the synthetic catalog at one epoch."""
-
-    epoch: int
-    rows: int
-    alive: np.ndarray
-    modified: np.ndarray
-    version: np.ndarray
-    flips: np.ndarray
 
 
 class SyntheticSource:
@@ -83,7 +63,8 @@ class SyntheticSource:
         self.org = self.downloads = self.likes = self.trending = np.zeros(0, np.int32)
         self.llm_rows = np.zeros(0, np.int64)
         self._tables: dict[int, EpochTable] = {}
-        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+        self._org_names = [org_name(c) for c in range(N_ORGS)]
         self._lock = threading.Lock()
 
     def rows(self, epoch: int) -> int:
@@ -166,21 +147,9 @@ class SyntheticSource:
     def _build_table(self, epoch: int) -> EpochTable:
         rows = self.rows(epoch)
         self._ensure(rows)
-        alive = np.ones(rows, bool)
-        modified = self.modified0[:rows].copy()
-        version = np.zeros(rows, np.uint8)
-        flips = np.zeros(rows, np.uint8)
-        for e in range(1, epoch + 1):
-            r = self.rows(e - 1)
-            u_upd, u_del, u_t = split3_np(hash64_np(self.seed, np.arange(r, dtype=np.int64), 100 + e))
-            upd = (u_upd < P_UPDATE) & alive[:r]
-            modified[:r] = np.where(upd, now_ms(e - 1) + 1 + (u_t * (DAY_MS - 2)).astype(np.int64), modified[:r])
-            version[:r] += upd
-            flips[:r] += upd & (u_upd < P_UPDATE * P_FLIP)
-            alive[:r] &= ~((u_del < P_DELETE) & ~upd)
         if len(self._tables) >= 3:
             self._tables.pop(next(iter(self._tables)))
-        t = EpochTable(epoch, rows, alive, modified, version, flips)
+        t = evolve(self.seed, self.rows, epoch, self.modified0[:rows], self.org[:rows], self.gated[:rows])
         self._tables[epoch] = t
         return t
 
@@ -202,29 +171,68 @@ class SyntheticSource:
             return f"{self._word(base, WORDS['llm'])}-{ARCH_LIST[self.arch[base]]}-{SUFFIX[kind.name]}-{i:x}"
         return f"{self._word(i, WORDS.get(kind.name, WORDS['llm']))}-{ARCH_LIST[self.arch[i]]}-{i:x}"
 
-    def id_of(self, i: int) -> str:
-        """The repo id of an index."""
-        got = self._ids.get(i)
-        if got is not None:
-            return got
-        if len(self._ids) > 500_000:
-            self._ids.clear()
-        self._ids[i] = got = self._make_id(i)
+    def name_of(self, i: int) -> str:
+        """The name part (after the owner) of an index; it never changes."""
+        got = self._names.get(i)
+        if got is None:
+            if len(self._names) > 500_000:
+                self._names.clear()
+            self._names[i] = got = self._name(i, KINDS[int(self.kind[i])])
         return got
 
-    def _make_id(self, i: int) -> str:
-        return f"{org_name(int(self.org[i]))}/{self._name(i, KINDS[int(self.kind[i])])}"
+    def id_of(self, i: int, t: EpochTable | None = None) -> str:
+        """The repo id of an index at the epoch of table `t` (None: its first name)."""
+        code = int(t.org[i] if t is not None and i < t.rows else self.org[i])
+        return f"{self._org_names[code]}/{self.name_of(i)}"
 
-    def index_of(self, model_id: str, epoch: int) -> int | None:
-        """The index of a repo id existing at `epoch` (alive or deleted), else None."""
+    def hub_id(self, i: int) -> str:
+        """The `_id`: createdAt seconds (4 bytes), 5 seeded bytes, then the index as the 3-byte counter."""
+        mid = hash64(self.seed, i >> 12, 7) & 0xFF_FFFF_FFFF
+        return f"{(int(self.created[i]) // 1000) & 0xFFFFFFFF:08x}{mid:010x}{i & 0xFFFFFF:06x}"
+
+    def index_of_hub_id(self, hub_id: str, epoch: int) -> int | None:
+        """The index carrying this `_id` at `epoch`, else None."""
+        try:
+            i = int(hub_id[-6:], 16)
+        except ValueError:
+            return None
+        if len(hub_id) != 24 or i >= self.rows(epoch):
+            return None
+        self._ensure(self.rows(epoch))
+        return i if self.hub_id(i) == hub_id else None
+
+    def index_of(self, model_id: str, epoch: int) -> tuple[int, bool] | None:
+        """(index, is the current name) of a current or former repo id at `epoch` (alive or not), else None."""
         try:
             i = int(model_id.rsplit("-", 1)[1], 16)
         except (IndexError, ValueError):
             return None
         if i >= self.rows(epoch):
             return None
-        self._ensure(self.rows(epoch))
-        return i if self.id_of(i) == model_id else None
+        t = self.table(epoch)
+        owner, _, name = model_id.partition("/")
+        if name != self.name_of(i):
+            return None
+        if owner == self._org_names[int(t.org[i])]:
+            return i, True
+        if any(owner == self._org_names[code] for _, code in t.former.get(i, ())):
+            return i, False
+        return None
+
+    def former_ids(self, i: int, epoch: int) -> list[str]:
+        """The older names of index i at `epoch`, oldest first."""
+        return [f"{self._org_names[code]}/{self.name_of(i)}" for _, code in self.table(epoch).former.get(i, ())]
+
+    def renames(self, epoch: int) -> list[tuple[int, int, str, str]]:
+        """Every rename up to `epoch`: (index, epoch of the rename, old id, new id)."""
+        t = self.table(epoch)
+        out = []
+        for i, hist in t.former.items():
+            codes = [c for _, c in hist] + [int(t.org[i])]
+            for k, (e, _) in enumerate(hist):
+                out.append((i, e, f"{self._org_names[codes[k]]}/{self.name_of(i)}",
+                            f"{self._org_names[codes[k + 1]]}/{self.name_of(i)}"))
+        return sorted(out, key=lambda x: (x[1], x[0]))
 
     def spec(self, i: int, epoch: int) -> dict[str, Any]:
         """Everything derived for index i at an epoch (kind, arch, dtype, base, gated, versions)."""
@@ -241,10 +249,11 @@ class SyntheticSource:
             dtype = DTYPES[self.dtype0[i]]
             if flips % 2:
                 dtype = flip_dtype(dtype)
-        gated: bool | str = (False, "auto", "manual")[self.gated[i]]
-        return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base),
+        gated: bool | str = (False, "auto", "manual")[t.gated[i]]
+        return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base, t),
+                "base_hub_id": None if base < 0 else self.hub_id(base), "id": self.id_of(i, t),
                 "gated": gated, "version": int(t.version[i]), "flips": flips, "alive": bool(t.alive[i]),
-                "modified": int(t.modified[i])}
+                "private": bool(t.private[i]), "disabled": bool(t.disabled[i]), "modified": int(t.modified[i])}
 
     def repo(self, i: int, epoch: int) -> Repo:
         """The Repo of index i at an epoch (files built lazily)."""
@@ -268,13 +277,15 @@ class SyntheticSource:
 
         downloads = int(self.downloads[i])
         return Repo(
-            id=self.id_of(i), sha=hashlib.sha1(f"fakehub:{seed}:{i}:{sp['version']}".encode()).hexdigest(),
+            id=sp["id"], sha=hashlib.sha1(f"fakehub:{seed}:{i}:{sp['version']}".encode()).hexdigest(),
             created_ms=int(self.created[i]), modified_ms=sp["modified"], library_name=kind.library,
             pipeline_tag=kind.pipeline, tags=tags_for(kind, sp["arch"], sp["base"], relation),
             gated=sp["gated"], downloads=downloads, downloads_all_time=downloads * 7,
             likes=int(self.likes[i]), trending_score=int(self.trending[i]), config=tpl["config"],
-            base_models={"relation": relation, "models": [{"id": sp["base"]}]} if relation else None,
-            gguf=tpl["gguf"], safetensors=tpl["hub"], file_sizes=sizes, files_factory=files)
+            base_models={"relation": relation, "models": [{"id": sp["base"], "_id": sp["base_hub_id"]}]}
+            if relation else None,
+            gguf=tpl["gguf"], safetensors=tpl["hub"], file_sizes=sizes, files_factory=files, hub_id=self.hub_id(i),
+            private=sp["private"], disabled=sp["disabled"])
 
     def truth(self, i: int, epoch: int) -> dict[str, Any]:
         """The generator's ground truth for index i at an epoch."""
@@ -294,7 +305,8 @@ class SyntheticSource:
                 "hub_safetensors": repo.safetensors, "effective_parameters": eff,
                 "quant_method": kind.quant_method, "base_model": sp["base"], "deleted": not sp["alive"],
                 "kind": kind.name, "arch": sp["arch"], "dtype": sp["dtype"], "gguf": repo.gguf,
-                "config": repo.config, "version": sp["version"], "hostile": None}
+                "config": repo.config, "version": sp["version"], "hostile": None, "_id": repo.object_id,
+                "private": sp["private"], "disabled": sp["disabled"], "former_ids": self.former_ids(i, epoch)}
 
 
 @lru_cache(maxsize=4096)

@@ -21,6 +21,7 @@ Twelve models (one deleted, one of unknown storage, one GGUF) created 2024-01..0
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,9 @@ def build_census(path: Path) -> Path:
     finally:
         db.close()
     return path
+
+
+def figures_of(text: str) -> list[str]:
+    """The figures of a sentence (every word holding a digit: counts, shares, months, dtypes like F8),
+    so tests pin the numbers and not the wording around them."""
+    return [word.rstrip(".,;:)") for word in re.findall(r"[\w./%-]*\d[\w./%,-]*", text)]

@@ -29,9 +29,7 @@ EXPAND = [
     "downloadsAllTime",
     "likes",
     "gated",
-    "baseModels",
     "siblings",
-    "usedStorage",
     "author",
     "private",
     "trendingScore",
@@ -112,11 +110,10 @@ def test_expanded_items_match_truth(hub: fakehub.RunningHub, hf_env) -> None:
             t["hub_safetensors"] and dict(t["hub_safetensors"])
         )
         assert [s.rfilename for s in m.siblings] == list(t["file_sizes"])
-        assert m.used_storage == sum(t["file_sizes"].values())
         assert m.gated == t["gated"]
         assert m.config == t["config"]
+        assert m._id == t["_id"]
         if t["base_model"]:
-            assert m.base_models == {"relation": "quantized", "models": [{"id": t["base_model"]}]}
             assert f"base_model:quantized:{t['base_model']}" in m.tags
         if t["quant_method"] == "gguf":
             assert m.gguf["total"] == t["effective_parameters"]
