@@ -237,6 +237,15 @@ def hostile_files() -> list[GGUFFile]:
         "I", STRING) + enc.pack("Q", 2**40)
     add("array-2pow40", arr, 1 << 30, "array length over the cap")
     add("truncated", head[: len(head) // 2], len(head) // 2, "header runs past the end of the file")
+    dup_seg, dup_size = header_segments(good, [t[0], t[0]])
+    add("duplicate-tensor", b"".join(dup_seg), dup_size, "two tensors share a name")
+    dup_kv, kv_size = header_segments([*good, good[0]], t)
+    add("duplicate-key", b"".join(dup_kv), kv_size, "a key appears twice")
+    two = [TensorSpec("a.weight", (256, 4), "F16"), TensorSpec("b.weight", (256, 4), "F16")]
+    mis = b"".join(header_segments(good, two)[0])
+    second = enc.pack("I", 1) + enc.pack("Q", 2048)  # b.weight at 2048 (aligned) -> 2056
+    add("misaligned-offset", mis.replace(second, enc.pack("I", 1) + enc.pack("Q", 2056)), 1 << 20,
+        "a tensor offset that is not a multiple of the alignment")
     return out
 
 

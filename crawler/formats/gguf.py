@@ -238,6 +238,7 @@ class GGUFParser:
         self._types: dict[str, TypeTotals] = {}
         self._spans: list[tuple[int, int, int]] = []  # (offset, nbytes, tensor index)
         self._names: list[str] = []
+        self._seen: set[str] = set()
         self._avg_item = 16.0
         self._result: GGUFInfo | None = None
 
@@ -382,10 +383,14 @@ class GGUFParser:
         else:
             raise GGUFError(f"key {key!r} has unknown value type {vtype}")
 
+    def _claim(self, key: str) -> None:
+        """Refuse a key seen before (llama.cpp refuses such files too)."""
+        if key in self.metadata or key in self.arrays:
+            raise GGUFError(f"duplicate key {_short(key)}")
+
     def _commit_kv(self, key: str, value: Any, pos: int) -> None:
         self._check_pos(pos)
-        if key in self.metadata or key in self.arrays:
-            self.warnings.append(f"duplicate key {key!r}")
+        self._claim(key)
         self.metadata[key] = value
         self.pos = pos
         self._next_kv()
@@ -409,6 +414,7 @@ class GGUFParser:
         else:
             end = self._walk_nested(count - done, 1)
         self._check_pos(end)
+        self._claim(key)
         self.arrays[key] = ArrayInfo(etype, count, start, end - start, kv_start)
         self.pos = end
         self._arr = None
@@ -421,6 +427,7 @@ class GGUFParser:
         end = start + run.nbytes
         self._check_pos(end)
         for key, etype, count, kv_start, offset, nbytes in run.arrays:
+            self._claim(key)
             self.arrays[key] = ArrayInfo(etype, count, start + offset, nbytes, start + kv_start)
             self.skipped.append(key)
         self.pos = end
@@ -509,7 +516,7 @@ class GGUFParser:
         numel = 1
         for d in dims:
             numel *= d
-        if numel >= 2**63:
+        if numel >= 2**63 or any(d >= 2**63 for d in dims):
             raise GGUFError(f"tensor {_short(name)} has too many elements ({list(dims)})")
         if dims and dims[0] % block:
             raise GGUFError(
@@ -520,6 +527,10 @@ class GGUFParser:
         totals.tensors += 1
         totals.parameters += numel
         totals.bytes += nbytes
+        if name is not None:
+            if name in self._seen:
+                raise GGUFError(f"duplicate tensor name {_short(name)}")
+            self._seen.add(name)
         self._spans.append((offset, nbytes, self._ti))
         self._names.append(name or "")
         self.pos = pos
@@ -546,7 +557,9 @@ class GGUFParser:
                     f"{_short(self._names[prev])} ending at {prev_end:,}"  # type: ignore[index]
                 )
             if offset % alignment:
-                self.warnings.append(f"tensor {_short(self._names[idx])} offset {offset:,} is not aligned")
+                raise GGUFError(
+                    f"tensor {_short(self._names[idx])} offset {offset:,} is not a multiple of the alignment {alignment}"
+                )
             if self.file_size is not None and data_offset + offset + nbytes > self.file_size:
                 raise GGUFError(
                     f"tensor {_short(self._names[idx])} data ends at {data_offset + offset + nbytes:,}, "
@@ -555,7 +568,7 @@ class GGUFParser:
             prev_end, prev = offset + nbytes, idx
             data_end = max(data_end, offset + nbytes)
             tensor_bytes += nbytes
-        self._spans, self._names = [], []
+        self._spans, self._names, self._seen = [], [], set()
         info = GGUFInfo(
             version=self.version, big_endian=self._end == ">", tensor_count=self.tensor_count,
             kv_count=self.kv_count, alignment=alignment, header_end=self.pos, data_offset=data_offset,

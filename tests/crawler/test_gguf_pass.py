@@ -71,7 +71,7 @@ def test_every_file_is_stored_as_its_spec_says(crawled) -> None:
                 want["file_type_label"], want["architecture"],
             ), file_path  # fmt: skip
             assert by_type[(model_id, file_path)] == want["types"], file_path
-    assert n_files == len(stored) == 38
+    assert n_files == len(stored) == 41
 
 
 def test_variants_join_shards_and_model_figures_follow_the_rule(crawled) -> None:
@@ -154,7 +154,7 @@ def test_explain_lists_the_variants(crawled) -> None:
     assert sum(1 for line in text.splitlines() if line.startswith("  Llama-3.1-8B-Instruct-")) == 12
     assert f"{want['parameters']:,}" in text  # the representative (Q4_K_M) gives the model's figures
     hostile = explain(path, f"{ORG}/hostile-GGUF")
-    assert hostile is not None and len(hostile["gguf_errors"]) == 9
+    assert hostile is not None and len(hostile["gguf_errors"]) == 12
 
 
 def test_report_gguf_sections(crawled, tmp_path: Path) -> None:
