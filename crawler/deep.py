@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.config_pass import ConfigRead, read_config
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.budget import MemoryBudget
@@ -142,8 +143,17 @@ def read_safetensors(source: Any, candidate: Candidate, budget: MemoryBudget | N
 
 def read_model(
     source: Any, candidate: Candidate, budget: MemoryBudget | None = None
-) -> tuple[RepoHeaders, ModelWeights]:
-    """Fetch and account one model (runs in a worker thread; no database access)."""
+) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
+    """Fetch and account one model (runs in a worker thread; no database access).
+
+    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
+    returns the safetensors figures with the `GGUFRepo` as a third element.
+    """
+    gguf = None
+    if gguf_pass.has_gguf(candidate.weight_files):
+        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
+        if gguf_pass.gguf_only(candidate.weight_files):
+            return gguf
     headers = read_safetensors(source, candidate, budget)
     config = candidate.config
     if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
@@ -154,15 +164,27 @@ def read_model(
         if part is not None:
             label = f"{component}/" if component else ""
             weights.flags.extend(f"{label}{flag}" for flag in reconcile(part, index_metadata=metadata))
-    return headers, weights
+    return (headers, weights) if gguf is None else (headers, weights, gguf)
 
 
-def read_model_config(
-    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
-) -> tuple[RepoHeaders, ModelWeights, ConfigRead | None]:
+@dataclass(frozen=True)
+class ModelRead:
+    """What one worker read of one model: safetensors figures and config, GGUF files (each optional)."""
+
+    headers: RepoHeaders | None = None
+    weights: ModelWeights | None = None
+    config: ConfigRead | None = None
+    gguf: gguf_pass.GGUFRepo | None = None
+
+
+def read_model_config(source: Any, candidate: Candidate, budget: MemoryBudget | None = None) -> ModelRead:
     """`read_model`, then the model's config.json for the KV cache (one request when wanted and new)."""
-    headers, weights = read_model(source, candidate, budget)
-    return headers, weights, read_config(source, candidate, headers.files)
+    outcome = read_model(source, candidate, budget)
+    if isinstance(outcome, gguf_pass.GGUFRepo):
+        return ModelRead(gguf=outcome)
+    headers, weights, *gguf = outcome
+    config = read_config(source, candidate, headers.files)
+    return ModelRead(headers, weights, config, gguf[0] if gguf else None)
 
 
 def run_deep(
@@ -192,10 +214,11 @@ def run_deep(
     read = _ReadRows(run_id=run_id)
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
-            if isinstance(outcome, tuple):
-                read.add(candidate, *outcome)
-                summary.files += len(outcome[0].files)
-                summary.bytes += sum(f.file_size or 0 for f in outcome[0].files)
+            if isinstance(outcome, ModelRead):
+                read.add(candidate, outcome)
+                if outcome.headers is not None:
+                    summary.files += len(outcome.headers.files)
+                    summary.bytes += sum(f.file_size or 0 for f in outcome.headers.files)
                 if read.due():
                     read.store(db, summary)
             else:
@@ -217,7 +240,7 @@ def _fetch_all(
     workers: int,
     deadline: float | None = None,
     budget: MemoryBudget | None = None,
-) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights, ConfigRead | None] | Exception]]:
+) -> Iterator[tuple[Candidate, ModelRead | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
     After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
@@ -257,18 +280,18 @@ class _ReadRows:
     models: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     dtypes: list[dict[str, Any]] = field(default_factory=list)
+    gguf: gguf_pass.GGUFRows = field(default_factory=gguf_pass.GGUFRows)
     since: float = field(default_factory=time.monotonic)
     run_id: int | None = None
     configs: list[dict[str, Any]] = field(default_factory=list)
     config_requests: int = 0
 
-    def add(
-        self,
-        candidate: Candidate,
-        headers: RepoHeaders,
-        weights: ModelWeights,
-        config: ConfigRead | None = None,
-    ) -> None:
+    def add(self, candidate: Candidate, outcome: ModelRead) -> None:
+        if outcome.gguf is not None:  # a GGUF-only repo's own figures come from its variants
+            self.gguf.add(outcome.gguf, figures=outcome.headers is None)
+        if outcome.headers is None or outcome.weights is None:
+            return
+        headers, weights, config = outcome.headers, outcome.weights, outcome.config
         model, files, dtypes = model_rows(candidate, headers, weights)
         if config is not None:
             self.configs.extend([config.row] if config.row else [])
@@ -278,7 +301,7 @@ class _ReadRows:
         self.dtypes.extend(dtypes)
 
     def due(self) -> bool:
-        return len(self.models) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
+        return len(self.models) + len(self.gguf) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
 
     def store(self, db: Database, summary: DeepSummary) -> None:
         if self.models:
@@ -287,6 +310,7 @@ class _ReadRows:
         config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
         summary.configs += len(self.configs)
         self.configs, self.config_requests = [], 0
+        summary.stored += self.gguf.store(db)
         self.models, self.files, self.dtypes = [], [], []
         self.since = time.monotonic()
 
