@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hubcensus import settings
+from hubcensus.analysis.examples import DTYPE_FAMILIES
 from hubcensus.errors import Fail, one_line
 from hubcensus.exits import ExitCode
 from hubcensus.options import (
@@ -332,7 +333,7 @@ DEMO_LABEL = "demo data from a synthetic Hub"
 def next_commands(db: Path, model: str | None) -> list[str]:
     """What to run after the demo, with `--db` filled in."""
     flag = f"--db {shlex.quote(str(db))}"
-    query = "SELECT dtype_family, count(*) AS models FROM v_models GROUP BY 1 ORDER BY 2 DESC"
+    query = DTYPE_FAMILIES
     lines = [f"hubcensus status {flag}"]
     if model:
         lines.append(f"hubcensus explain {shlex.quote(model)} {flag}")
