@@ -236,16 +236,19 @@ class _Walk:
         if newest is not None and (s.watermark is None or newest > s.watermark):
             s.watermark = newest
         if self.staged >= self.options.merge_rows:
-            self.merge()
+            self.merge(defer_renames=True)  # renames wait for the walk's last merge: one pass over the tables
         s.__dict__.update(self.client.counters())
         store.update_run(self.db, s.run_id, s.counters())
         if self.on_page is not None:
             self.on_page(s)
         self.db.end_window()  # a boundary: the window ends if readers wait (or after a few seconds)
 
-    def merge(self) -> None:
-        """Merge every staged listing row (this run's, or a killed run's) into `models` and history."""
-        result = listing_store.merge_staged(self.db)
+    def merge(self, *, defer_renames: bool = False) -> None:
+        """Merge staged listing rows (this run's, or a killed run's) into `models` and history.
+
+        With `defer_renames`, rows that need a rename stay staged for a later merge (the walk's last).
+        """
+        result = listing_store.merge_staged(self.db, defer_renames=defer_renames)
         self.summary.models_new += result.new
         self.summary.models_updated += result.updated
         self.summary.models_renamed += result.renamed
