@@ -267,15 +267,18 @@ def _newest(rows: list[dict[str, Any]]) -> datetime | None:
     return max((r["last_modified"] for r in rows if r["last_modified"] is not None), default=None)
 
 
+def first_full_page(client: HubClient, options: CrawlOptions) -> str:
+    """The absolute URL of a full walk's first page (what a crawl into a new database asks first)."""
+    limit = options.page_size if options.limit is None else max(1, min(options.page_size, options.limit))
+    return client.list_url(sort="createdAt", expand=EXPAND, limit=limit, author=options.author)
+
+
 def _full(walk: _Walk) -> None:
     """Walk (or resume walking) everything by createdAt, checkpointing after every page."""
     db, client, k, s = walk.db, walk.client, walk.keys, walk.summary
     cursor = store.get_state(db, k["full.cursor"])
     if cursor is None:
-        first = client.list_url(
-            sort="createdAt", expand=EXPAND, limit=walk.page_size(0), author=walk.options.author
-        )
-        cursor = client.relative(first)
+        cursor = client.relative(first_full_page(client, walk.options))
         store.set_state(
             db,
             {

@@ -109,18 +109,20 @@ def crawl_options(**values: Any) -> CrawlOptions:
 def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = None) -> CrawlSummary:
     """Check the endpoint, open the database, crawl, print progress and the summary line.
 
-    Nothing is created on disk before the endpoint has answered once.
+    Nothing is created on disk before the endpoint has answered once: a new database's first listing
+    page is fetched first (and kept for the walk); an existing one's crawl starts at once.
     """
     from hubcensus.crawler.hub import EndpointUnreachable, check_endpoint, make_client
     from hubcensus.crawler.pacing import RetryPolicy
-    from hubcensus.crawler.run import crawl
+    from hubcensus.crawler.run import crawl, first_full_page
     from hubcensus.progress import Reporter
 
     client = make_client(
         conf.endpoint, conf.token, timeout=conf.timeout, retry=RetryPolicy(retries=conf.retries)
     )
     try:
-        check_endpoint(client, connect_timeout=conf.connect_timeout)
+        if not conf.db_path.exists():  # a new database: its walk's first page is the probe (no extra request)
+            check_endpoint(client, connect_timeout=conf.connect_timeout, first_page=first_full_page(client, options))
     except EndpointUnreachable as exc:
         raise Fail(f"{exc}; offline? try `hubcensus demo` (a synthetic Hub on 127.0.0.1)") from None
     with _database(conf.db_path) as db, Reporter() as reporter:
