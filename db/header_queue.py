@@ -48,6 +48,12 @@ class Candidate:
     weight_files: list[str]
     config: dict[str, Any] | None
     hub: dict[str, Any] | None
+    model_type: str | None = None
+    """The listing's `config.model_type` (which linears the architecture builds without a bias)."""
+    pipeline_tag: str | None = None
+    architecture: str | None = None
+    config_sha: str | None = None
+    """Commit of the stored `model_configs` row (the config pass skips a model already read at `sha`)."""
 
 
 def _selected(selection: Selection) -> str:
@@ -121,8 +127,10 @@ def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
             bounds = [first, first + chunk - 1]
             rows = con.execute(
                 """
-                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters
+                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters,
+                       m.model_type, m.pipeline_tag, m.architecture, c.sha
                 FROM deep_todo t JOIN models m ON m.model_id = t.model_id
+                LEFT JOIN model_configs c ON c.model_id = m.model_id
                 LEFT JOIN (
                     SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
                     FROM model_dtypes
@@ -134,7 +142,7 @@ def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
                 """,
                 bounds + bounds,
             ).fetchall()
-            for model_id, sha, files, config, total, params in rows:
+            for model_id, sha, files, config, total, params, model_type, pipeline, arch, config_sha in rows:
                 yield Candidate(
                     model_id=model_id,
                     sha=sha,
@@ -143,6 +151,10 @@ def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
                     hub={"total": total, "parameters": dict(params or {})}
                     if total is not None or params
                     else None,
+                    model_type=model_type,
+                    pipeline_tag=pipeline,
+                    architecture=arch,
+                    config_sha=config_sha,
                 )
     finally:
         with contextlib.suppress(Exception):  # an abandoned walk may be closed after its database

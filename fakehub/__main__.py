@@ -13,7 +13,7 @@ from hubcensus.fakehub.faults import FaultConfig
 EPILOG = """\
 examples:
   python -m hubcensus.fakehub serve --synthetic 100000 --seed 1
-  python -m hubcensus.fakehub serve --repos ../shared/fixtures/hub --port 8080
+  python -m hubcensus.fakehub serve --repos tests/fixtures/hub --port 8080
   python -m hubcensus.fakehub serve --synthetic 5000 --quota-api 500 --window-s 300 --fail-rate 0.05
   HF_ENDPOINT=http://127.0.0.1:8080 python -c "from huggingface_hub import HfApi; print(HfApi().model_info('org/name'))"
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from hubcensus.fakehub import layouts
+from hubcensus.fakehub.configs import real_shaped
 from hubcensus.fakehub.layouts import ARCHS, Tensor
 
 
@@ -167,6 +168,7 @@ def config_for(kind: Kind, arch: str, dtype: str) -> tuple[dict[str, Any], dict[
                             "num_hidden_layers": a.layers, "vocab_size": a.vocab,
                             "num_attention_heads": a.heads, "num_key_value_heads": a.kv_heads,
                             "torch_dtype": {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}.get(dtype, "bfloat16")}
+    full = real_shaped(a, full)
     sub: dict[str, Any] = {"architectures": [a.architecture], "model_type": a.model_type}
     if kind.quant_method in QUANT_CONFIG:
         full["quantization_config"] = sub["quantization_config"] = QUANT_CONFIG[kind.quant_method]

@@ -34,13 +34,17 @@ The first run on an empty database walks the whole Hub (about 2,000 requests for
 newest-modified first, stopping at the previous run's high-water mark, so a day's
 run costs requests in proportion to what changed. A full walk is checkpointed
 after every page: a killed run resumes where it stopped, and only a completed
-full walk marks vanished models as deleted.
+full walk marks the models it did not see as no longer public (deleted or made
+private). When the last completed full walk is older than --full-every (7 days by
+default), the run is one: it also finds models renamed (same _id, new name).
 
 Examples:
 
   hubcensus crawl                               # incremental (full on an empty DB)
 
   hubcensus crawl --full                        # walk everything, find deletions
+
+  hubcensus crawl --full-every 1d               # a full walk (renames, no longer public) daily, not weekly
 
   hubcensus crawl --author google --limit 500   # one organisation, at most 500 models
 
@@ -110,16 +114,18 @@ def run_crawl(
     retries: int = 5,
     memory_limit_mb: int | None = 512,
     banner: str | None = None,
+    full_every: str = "7d",
 ) -> Any:
     """Open the database, crawl, print progress and the one-line summary; returns the summary."""
     from hubcensus.crawler.hub import make_client
     from hubcensus.crawler.pacing import RetryPolicy
     from hubcensus.crawler.run import CrawlOptions, crawl
+    from hubcensus.crawler.walk.schedule import parse_duration
     from hubcensus.progress import Reporter
 
     options = CrawlOptions(
         full=full, limit=limit, author=author, page_size=page_size, deep=deep, deep_minutes=deep_minutes,
-        memory_limit_mb=memory_limit_mb or None,
+        memory_limit_mb=memory_limit_mb or None, full_every=parse_duration(full_every),
     )  # fmt: skip
     with _database(db_path) as db, Reporter() as reporter:
         if banner:
@@ -144,6 +150,16 @@ def _exit_for(summary: Any) -> None:
 def _check_deep(value: str) -> str:
     if not re.fullmatch(r"none|changed|all|top:[1-9]\d*", value):
         raise typer.BadParameter("use none, changed, all or top:N")
+    return value
+
+
+def _check_duration(value: str) -> str:
+    from hubcensus.crawler.walk.schedule import parse_duration
+
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     return value
 
 
@@ -187,13 +203,21 @@ def crawl_command(
     memory_limit: Annotated[
         int, typer.Option(min=0, help="DuckDB memory limit in MB while crawling (0: DuckDB's default, 80% of RAM).")
     ] = 512,
+    full_every: Annotated[
+        str,
+        typer.Option(
+            callback=_check_duration,
+            help="Walk the whole listing when the last completed full walk is older than this (12h, 7d, ...; "
+            "0: this run). Only a full walk finds renamed and no-longer-public models (~2,000 API requests).",
+        ),
+    ] = "7d",
 ) -> None:
     conf = settings.load(db, endpoint, token_env)
     summary = run_crawl(
         conf.db_path, conf.endpoint, conf.token, full=full, limit=limit, author=author,
         page_size=page_size, timeout=timeout, deep=deep,
         deep_minutes=deep_minutes if math.isfinite(deep_minutes) else None, retries=retries,
-        memory_limit_mb=memory_limit,
+        memory_limit_mb=memory_limit, full_every=full_every,
     )  # fmt: skip
     _exit_for(summary)
 

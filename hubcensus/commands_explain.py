@@ -30,6 +30,11 @@ Examples:
   hubcensus explain meta-llama/Llama-3.1-8B-Instruct --json
 
   hubcensus explain org/model --live --endpoint http://127.0.0.1:8080
+
+  hubcensus explain meta-llama/Meta-Llama-3-8B --context 32768 --batch 4 --kv-dtype fp8
+
+For language models it adds the KV cache (from config.json: GQA, MQA, MLA, sliding
+windows, attention-free layers) and weights + KV against 24/48/80/141 GB GPUs.
 """
 
 DbOpt = Annotated[
@@ -56,24 +61,41 @@ def explain_command(
         bool, typer.Option("--live", help="Read the Hub now even if the database has the model.")
     ] = False,
     token_env: Annotated[str, typer.Option(help="Environment variable holding the Hub token.")] = "HF_TOKEN",
+    context: Annotated[
+        int | None, typer.Option(help="KV cache context in tokens [default: 8192, or the max context if less]")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Sequences held in the KV cache at once.")] = 1,
+    kv_dtype: Annotated[str, typer.Option(help="KV cache dtype: bf16, fp8, f16 or f32.")] = "bf16",
 ) -> None:
     """Explain one model's size and memory needs."""
     from hubcensus.analysis.explain import explain, render
     from hubcensus.db.connection import DatabaseError
 
     config = settings.load(db, endpoint, token_env)
+    kv = _kv_options(context, batch, kv_dtype)
     info = None
     if not live and config.db_path.exists():
         try:
-            info = explain(config.db_path, model)
+            info = explain(config.db_path, model, **kv)
         except DatabaseError as exc:
             raise _fail(str(exc)) from None
     if info is None:
-        info = _explain_live(model, config)
+        info = _explain_live(model, config, kv)
     typer.echo(json.dumps(info, indent=2, default=str) if as_json else render(info))
 
 
-def _explain_live(model: str, config: settings.Settings) -> dict:
+def _kv_options(context: int | None, batch: int, kv_dtype: str) -> dict:
+    """The KV cache options, checked (one clear line when wrong)."""
+    from hubcensus.analysis.kv_memory import KV_DTYPES
+
+    if kv_dtype not in KV_DTYPES:
+        raise _fail(f"--kv-dtype must be one of {', '.join(KV_DTYPES)}, not {kv_dtype!r}")
+    if batch < 1 or (context is not None and context < 1):
+        raise _fail("--context and --batch must be positive")
+    return {"context": context, "batch": batch, "kv_dtype": kv_dtype}
+
+
+def _explain_live(model: str, config: settings.Settings, kv: dict | None = None) -> dict:
     """Read the model from the Hub into a throwaway database, then explain it from there."""
     from hubcensus.analysis.explain import explain
     from hubcensus.crawler.deep import read_one
@@ -92,7 +114,7 @@ def _explain_live(model: str, config: settings.Settings) -> dict:
             except HubError as exc:
                 raise _fail(_hub_problem(model, exc, config.endpoint)) from None
             store.finish_run(db, run, status="ok", counters={"headers_fetched": summary.stored})
-        info = explain(path, model)
+        info = explain(path, model, **(kv or {}))
     if info is None:
         raise _fail(f"{model}: the Hub returned no such model ({config.endpoint})")
     return info
