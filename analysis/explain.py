@@ -80,12 +80,39 @@ def explain(
         out["flags"] = list(out["flags"] or [])
         out["evidence"] = list(out["evidence"] or [])
         out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
+        out["header_error"] = None if header else _header_error(con, model_id)
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
         out.update(kv_section(con, out, context=context, batch=batch, kv_dtype=kv_dtype))
         return out
     finally:
         db.close()
+
+
+def _header_error(con: Any, model_id: str) -> dict[str, Any] | None:
+    """Why this model's headers could not be read: its newest `fetch_errors` row, or None."""
+    row = con.execute(
+        "SELECT kind, status, message, occurred_at FROM fetch_errors WHERE model_id = ? "
+        "ORDER BY occurred_at DESC, run_id DESC, seq DESC LIMIT 1",
+        [model_id],
+    ).fetchone()
+    if row is None:
+        return None
+    kind, status, message, at = row
+    return {"kind": kind, "status": status, "message": message, "at": at.isoformat() if at else None}
+
+
+def example_model(db_path: str | Path) -> str | None:
+    """The most downloaded live model whose headers were read (an example to explain), or None."""
+    db = open_readonly(db_path)
+    try:
+        row = db.con.execute(
+            "SELECT model_id FROM models WHERE weights_source = 'header' AND deleted_at IS NULL "
+            "ORDER BY downloads DESC NULLS LAST, model_id LIMIT 1"
+        ).fetchone()
+    finally:
+        db.close()
+    return None if row is None else row[0]
 
 
 def _why(info: Mapping[str, Any]) -> list[str]:
@@ -111,11 +138,17 @@ def render(info: Mapping[str, Any]) -> str:
     lines = [f"{info['model_id']} @ {(info.get('sha') or '?')[:12]}"]
     if info.get("asked_as"):
         lines.append(f"  (asked as {info['asked_as']}: renamed on the Hub)")
-    lines.append(
-        "  figures from the safetensors headers (exact)"
-        if exact
-        else "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
-    )
+    failure = info.get("header_error")
+    if exact:
+        lines.append("  figures from the safetensors headers (exact)")
+    elif failure:
+        status = f" {failure['status']}" if failure.get("status") else ""
+        lines.append("  figures estimated from the Hub's listing: the headers could not be read")
+        lines.append(f"  ({failure['kind']}{status}, {(failure.get('at') or '')[:10]}): {failure['message']}")
+    else:
+        lines.append(
+            "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
+        )
     if info.get("deleted_at"):
         lines.append(f"  no longer public on the Hub (deleted or made private; not seen since {info['deleted_at'][:10]})")
     effective = info.get("effective_parameters")

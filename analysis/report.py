@@ -19,6 +19,7 @@ from hubcensus.analysis import figures, kv_report, queries
 from hubcensus.analysis.connect import open_readonly
 from hubcensus.analysis.headline import fmt_bytes, fmt_params, fmt_pct, headline
 from hubcensus.analysis.queries import Rows
+from hubcensus.db.overview import dataset_label, verify
 
 FORMATS = ("html", "md", "csv")
 
@@ -171,6 +172,8 @@ class Report:
     data: dict[str, Rows]
     headline: list[str]
     charts: list[tuple[ChartSpec, go.Figure | None]] = field(default_factory=list)
+    label: str | None = None
+    """What the data is when it is not the Hub (the demo's synthetic catalog): said at the top."""
 
     @property
     def empty(self) -> bool:
@@ -213,11 +216,13 @@ def build_report(db_path: str | Path, *, since: date | None = None, now: datetim
     generated = now or datetime.now(UTC).replace(tzinfo=None)
     db = open_readonly(db_path)
     try:
+        verify(db)  # a damaged file fails here, not halfway through a report that looks whole
         data = queries.run_all(db.con, start)
+        label = dataset_label(db)
     finally:
         db.close()
     report = Report(generated_at=generated, since=start, data=data,
-                    headline=headline(data, since=start, now=generated))  # fmt: skip
+                    headline=headline(data, since=start, now=generated), label=label)  # fmt: skip
     if not report.empty:
         for spec in CHARTS:
             rows = data[spec.query]

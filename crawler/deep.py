@@ -61,6 +61,10 @@ class DeepSummary:
     """Gated models not tried because the client has no token (they stay pending)."""
     left: int = 0
     """Models not tried because the time budget ran out (the next run reads them first)."""
+    files: int = 0
+    """Safetensors files whose headers were read."""
+    bytes: int = 0
+    """Bytes of the weight files measured from those headers."""
     errors: list[str] = field(default_factory=list)
     configs: int = 0
     """config.json rows stored (KV cache figures)."""
@@ -190,12 +194,15 @@ def run_deep(
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
             if isinstance(outcome, tuple):
                 read.add(candidate, *outcome)
+                summary.files += len(outcome[0].files)
+                summary.bytes += sum(f.file_size or 0 for f in outcome[0].files)
                 if read.due():
                     read.store(db, summary)
             else:
                 _record_failure(db, run_id, candidate, outcome, summary)
             if on_model is not None:
                 on_model(summary)
+            db.end_window()  # a boundary: a waiting reader gets the file while headers are read
     except CrawlInterrupted:
         read.store(db, summary)  # what was read before the stop is kept
         raise

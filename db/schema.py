@@ -118,7 +118,7 @@ crawl_runs = sa.Table(
     sa.Column("endpoint", Text),
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
-    sa.Column("status", Text, comment="running|ok|failed|interrupted"),
+    sa.Column("status", Text, comment="running|ok|failed|interrupted|killed"),
     sa.Column("pages", sa.Integer),
     sa.Column("models_seen", Big),
     sa.Column("models_new", Big),
