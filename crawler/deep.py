@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -22,8 +23,8 @@ from urllib.parse import quote, urlencode
 from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.config_pass import ConfigRead, read_config
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
-from hubcensus.crawler.files.budget import MemoryBudget
-from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
+from hubcensus.crawler.files.budget import MemoryBudget, give_back
+from hubcensus.crawler.files.headers import ANALYZE_COST, RepoHeaders, long_header_bytes, read_repo_headers
 from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
@@ -158,7 +159,11 @@ def read_model(
     config = candidate.config
     if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
         config = {"model_type": candidate.model_type, **(config or {})}
-    weights = analyze(headers.files, config, hub=candidate.hub)
+    long = long_header_bytes(headers)  # counting a long header costs memory too: it shares the budget
+    with budget.hold(ANALYZE_COST * long) if budget is not None and long else nullcontext():
+        weights = analyze(headers.files, config, hub=candidate.hub)
+    if long:
+        give_back()
     for component, metadata in sorted(headers.index_metadata.items()):
         part = weights.components.get(component)
         if part is not None:

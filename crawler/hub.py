@@ -225,10 +225,9 @@ class HubClient:
                 self._count("requests", bucket)
             elif hop:
                 self._count("offhost")
-            hop_headers = (
-                headers if on_hub else {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            )
-            request = self._session.build_request(method, current, headers=hop_headers, timeout=self.timeout)
+            if not on_hub:  # the token never leaves the Hub's host, nor comes back after another host
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            request = self._session.build_request(method, current, headers=headers, timeout=self.timeout)
             response = self._session.send(request, stream=True, follow_redirects=False)
             try:
                 if on_hub:
