@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from hubcensus.crawler.config_pass import ConfigRead, read_config
+from hubcensus.crawler.config_pass import backfill as backfill_configs
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.budget import MemoryBudget
 from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
@@ -201,6 +202,9 @@ def run_deep(
         raise
     read.store(db, summary)
     summary.left = summary.models - summary.stored - summary.unreadable - summary.failed
+    if chosen.mode != "none" and (deadline is None or time.monotonic() < deadline):  # KV: configs still missing
+        summary.configs += backfill_configs(db, client, run_id=run_id, workers=workers, deadline=deadline,
+                                            gated=authenticated)  # fmt: skip
     return summary
 
 
