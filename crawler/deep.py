@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 
 from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.config_pass import ConfigRead, read_config
+from hubcensus.crawler.config_pass import backfill as backfill_configs
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.budget import MemoryBudget, give_back
 from hubcensus.crawler.files.headers import ANALYZE_COST, RepoHeaders, long_header_bytes, read_repo_headers
@@ -236,6 +237,9 @@ def run_deep(
         raise
     read.store(db, summary)
     summary.left = summary.models - summary.stored - summary.unreadable - summary.failed
+    if chosen.mode != "none" and (deadline is None or time.monotonic() < deadline):  # KV: configs still missing
+        summary.configs += backfill_configs(db, client, run_id=run_id, workers=workers, deadline=deadline,
+                                            gated=authenticated)  # fmt: skip
     return summary
 
 
