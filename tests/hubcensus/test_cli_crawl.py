@@ -158,6 +158,7 @@ def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, t
     staged = len(committed) - len(merged)
     assert (f"staged: {staged} listing rows" in status.output) == (staged > 0), status.output
     assert re.search(r"#1 full killed .*: the process ended without closing the run", status.output)
+    assert "removed a stale lock file" in status.output and not lock_path(db).exists()
     resumed = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200")
     code, lines, err = resumed.finish()
     assert code == 0, err
