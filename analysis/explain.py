@@ -14,6 +14,8 @@ from typing import Any
 
 from hubcensus.analysis.connect import open_readonly
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
+from hubcensus.analysis.kv_memory import kv_section, render_kv
+from hubcensus.db.renames import current_model_id
 
 from hubcensus.dtypes import dtype_bits, memory_bytes
 
@@ -28,11 +30,18 @@ def _dtypes(con: Any, model_id: str, source: str) -> dict[str, dict[str, int]]:
     return {dtype: {"parameters": int(p), "bytes": int(b or 0)} for dtype, p, b in rows}
 
 
-def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
-    """The explain dict of `model_id` from the database, or None when it is not there."""
+def explain(
+    db_path: str | Path, model_id: str, *, context: int | None = None, batch: int = 1, kv_dtype: str = "bf16"
+) -> dict[str, Any] | None:
+    """The explain dict of `model_id` from the database, or None when it is not there.
+
+    An old name finds the model under its current one (`model_renames`); `asked_as` then says which.
+    `context`, `batch`, `kv_dtype`: the KV cache to add to the weights (`kv_memory.kv_section`).
+    """
     db = open_readonly(db_path)
     try:
         con = db.con
+        asked, model_id = model_id, current_model_id(con, model_id) or model_id
         row = con.execute(
             """
             SELECT model_id, sha, hub_total_params, effective_params, weight_bytes, file_bytes, bits_per_param,
@@ -49,6 +58,8 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
                 "headers_read_at", "last_modified", "library_name", "deleted_at", "gguf_total",
                 "config_quant_method")  # fmt: skip
         out = dict(zip(keys, row, strict=True))
+        if asked != model_id:
+            out["asked_as"] = asked
         profile = json.loads(out.pop("profile")) if out["profile"] else {}
         header = out["source"] == "header"
         out["parameters_by_dtype"] = _dtypes(con, model_id, "header" if header else "hub")
@@ -62,12 +73,17 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
         }  # fmt: skip
         out["roles"] = profile.get("roles") or {}
         out["method_detail"] = profile.get("method_detail")
+        out["ignored_files"] = [
+            f if isinstance(f, dict) else {"path": str(f), "reason": "not part of the weight set"}
+            for f in profile.get("ignored_files") or []
+        ]  # safetensors files outside the weight set (alternate copies, variants), with the reason
         out["flags"] = list(out["flags"] or [])
         out["evidence"] = list(out["evidence"] or [])
         out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
         out["header_error"] = None if header else _header_error(con, model_id)
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
+        out.update(kv_section(con, out, context=context, batch=batch, kv_dtype=kv_dtype))
         return out
     finally:
         db.close()
@@ -120,6 +136,8 @@ def render(info: Mapping[str, Any]) -> str:
     """The human answer: sizes, the arithmetic, memory needs, quantization and its evidence."""
     exact = info["source"] == "header"
     lines = [f"{info['model_id']} @ {(info.get('sha') or '?')[:12]}"]
+    if info.get("asked_as"):
+        lines.append(f"  (asked as {info['asked_as']}: renamed on the Hub)")
     failure = info.get("header_error")
     if exact:
         lines.append("  figures from the safetensors headers (exact)")
@@ -132,7 +150,7 @@ def render(info: Mapping[str, Any]) -> str:
             "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
         )
     if info.get("deleted_at"):
-        lines.append(f"  no longer on the Hub (deleted {info['deleted_at'][:10]})")
+        lines.append(f"  no longer public on the Hub (deleted or made private; not seen since {info['deleted_at'][:10]})")
     effective = info.get("effective_parameters")
     hub_total = info.get("hub_total_parameters")
     lines.append("")
@@ -184,8 +202,13 @@ def render(info: Mapping[str, Any]) -> str:
                 f"  {name or '(root)':<16} {fmt_params(comp.get('effective_parameters')):>7} params"
                 f"  {fmt_bytes(comp.get('weight_bytes')):>9}  {comp.get('dominant_dtype') or '-':<8} {comp.get('method')}"
             )
+    if info.get("ignored_files"):
+        lines.append("")
+        lines.append("Ignored (not summed):")
+        lines.extend(f"  {f['path']}  ({f['reason']})" for f in info["ignored_files"])
     if info.get("flags"):
         lines.append("")
         lines.append("Flags:")
         lines.extend(f"  {flag}" for flag in info["flags"])
+    lines.extend(render_kv(info))
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from hubcensus.analysis import figures, queries
+from hubcensus.analysis import figures, kv_report, queries
 from hubcensus.analysis.connect import open_readonly
 from hubcensus.analysis.headline import fmt_bytes, fmt_params, fmt_pct, headline
 from hubcensus.analysis.queries import Rows
@@ -122,6 +122,8 @@ CHARTS: tuple[ChartSpec, ...] = (
               "models of 100M+ parameters), median with p10-p90 whiskers, next to the rule of thumb.",
               "SELECT * FROM v_cost_per_billion"),
 )  # fmt: skip
+
+CHARTS += kv_report.chart_specs(ChartSpec)
 
 _MODEL_TABLE = (
     ("model", "model_id", _text), ("created", "created", _text), ("library", "library_name", _text),

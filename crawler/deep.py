@@ -1,5 +1,8 @@
 """The deep pass: read safetensors headers of the models that need them, account, store.
 
+Per model: a reader step per format (`read_safetensors`: range reads through `/resolve/`
+only) -> counting (`counting.weights.analyze`) -> rows (`model_rows`).
+
 Which models, in what order: `hubcensus.db.header_queue`. Headers are fetched by a bounded pool of threads (the `resolvers` pacer keeps
 them inside the quota) and stored in batches. A file that cannot be parsed (or
 is gated or gone at that commit) is a `fetch_errors` row and marks that sha as
@@ -16,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hubcensus.crawler.config_pass import ConfigRead, read_config
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
+from hubcensus.crawler.files.budget import MemoryBudget
 from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
 from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
 from hubcensus.crawler.walk.listing import normalize
-from hubcensus.db import listing_store, store
+from hubcensus.db import config_store, listing_store, store
 from hubcensus.db.connection import Database, utcnow
 from hubcensus.db.header_queue import Candidate, Selection, gated_pending, parse_selection, pending
 
@@ -33,6 +38,15 @@ hardly depends on its size: with 2M models and 3.3M files, 6.8 ms per model in b
 0.8 ms in batches of 1,000 (bench/bench_store.py)."""
 FLUSH_SECONDS = 30.0
 """...and stored at least this often, so a killed pass loses at most this much reading."""
+HEADER_MEMORY_FROM_MB = 512
+"""The crawl's default `--memory-limit` (MB), from which the header budget is derived."""
+
+
+def header_budget(memory_mb: int | None, *, stop: Any = None) -> MemoryBudget:
+    """The memory that header reads in flight share: half the crawl's `--memory-limit` (the other half
+    is DuckDB's cap's due), so the crawl stays within ~the limit plus the interpreter whatever the Hub
+    sends; without a limit, the default's half."""
+    return MemoryBudget((memory_mb or HEADER_MEMORY_FROM_MB) * 2**20 // 2, stop=stop)
 
 
 @dataclass
@@ -52,6 +66,8 @@ class DeepSummary:
     bytes: int = 0
     """Bytes of the weight files measured from those headers."""
     errors: list[str] = field(default_factory=list)
+    configs: int = 0
+    """config.json rows stored (KV cache figures)."""
 
 
 def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:
@@ -76,7 +92,7 @@ def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights
             "bits": profile["bits"],
             "roles": profile["roles"],
             "components": profile["components"],
-            "ignored_files": headers.ignored,
+            "ignored_files": [{"path": i.path, "reason": i.reason} for i in headers.ignored],
             "index_metadata": headers.index_metadata,
         },
         "header_parameters": weights.storage_parameters,
@@ -119,16 +135,34 @@ def _tensor_counts(header: Any) -> dict[str, int]:
     return counts
 
 
-def read_model(source: Any, candidate: Candidate) -> tuple[RepoHeaders, ModelWeights]:
+def read_safetensors(source: Any, candidate: Candidate, budget: MemoryBudget | None = None) -> RepoHeaders:
+    """The safetensors reader step: the headers of the model's weight set (range reads, 1-2 per file)."""
+    return read_repo_headers(source, candidate.model_id, candidate.weight_files, candidate.sha, budget=budget)
+
+
+def read_model(
+    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
+) -> tuple[RepoHeaders, ModelWeights]:
     """Fetch and account one model (runs in a worker thread; no database access)."""
-    headers = read_repo_headers(source, candidate.model_id, candidate.weight_files, candidate.sha)
-    weights = analyze(headers.files, candidate.config, hub=candidate.hub)
+    headers = read_safetensors(source, candidate, budget)
+    config = candidate.config
+    if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
+        config = {"model_type": candidate.model_type, **(config or {})}
+    weights = analyze(headers.files, config, hub=candidate.hub)
     for component, metadata in sorted(headers.index_metadata.items()):
         part = weights.components.get(component)
         if part is not None:
             label = f"{component}/" if component else ""
             weights.flags.extend(f"{label}{flag}" for flag in reconcile(part, index_metadata=metadata))
     return headers, weights
+
+
+def read_model_config(
+    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
+) -> tuple[RepoHeaders, ModelWeights, ConfigRead | None]:
+    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new)."""
+    headers, weights = read_model(source, candidate, budget)
+    return headers, weights, read_config(source, candidate, headers.files)
 
 
 def run_deep(
@@ -140,11 +174,14 @@ def run_deep(
     workers: int = DEFAULT_WORKERS,
     on_model: Callable[[DeepSummary], None] | None = None,
     minutes: float | None = None,
+    memory_mb: int | None = HEADER_MEMORY_FROM_MB,
 ) -> DeepSummary:
     """Read, account and store the headers the selection asks for; failures are recorded, not fatal.
 
     With `minutes`, no read starts after that long: the rest stay pending, most downloaded first.
+    `memory_mb` is the crawl's `--memory-limit`: headers in flight share half of it (`header_budget`).
     """
+    budget = header_budget(memory_mb, stop=getattr(client, "stop", None))
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     chosen = parse_selection(selection) if isinstance(selection, str) else selection
     authenticated = getattr(client, "authenticated", True)
@@ -152,9 +189,9 @@ def run_deep(
     summary = DeepSummary(models=count)
     if not authenticated:
         summary.gated_skipped = gated_pending(db, chosen)
-    read = _ReadRows()
+    read = _ReadRows(run_id=run_id)
     try:
-        for candidate, outcome in _fetch_all(client, candidates, workers, deadline):
+        for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
             if isinstance(outcome, tuple):
                 read.add(candidate, *outcome)
                 summary.files += len(outcome[0].files)
@@ -175,8 +212,12 @@ def run_deep(
 
 
 def _fetch_all(
-    client: Any, candidates: Iterable[Candidate], workers: int, deadline: float | None = None
-) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights] | Exception]]:
+    client: Any,
+    candidates: Iterable[Candidate],
+    workers: int,
+    deadline: float | None = None,
+    budget: MemoryBudget | None = None,
+) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights, ConfigRead | None] | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
     After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
@@ -192,7 +233,7 @@ def _fetch_all(
                     candidate = next(todo, None)
                     if candidate is None:
                         break
-                    running[pool.submit(read_model, client, candidate)] = candidate
+                    running[pool.submit(read_model_config, client, candidate, budget)] = candidate
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -217,9 +258,21 @@ class _ReadRows:
     files: list[dict[str, Any]] = field(default_factory=list)
     dtypes: list[dict[str, Any]] = field(default_factory=list)
     since: float = field(default_factory=time.monotonic)
+    run_id: int | None = None
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    config_requests: int = 0
 
-    def add(self, candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> None:
+    def add(
+        self,
+        candidate: Candidate,
+        headers: RepoHeaders,
+        weights: ModelWeights,
+        config: ConfigRead | None = None,
+    ) -> None:
         model, files, dtypes = model_rows(candidate, headers, weights)
+        if config is not None:
+            self.configs.extend([config.row] if config.row else [])
+            self.config_requests += config.requests
         self.models.append(model)
         self.files.extend(files)
         self.dtypes.extend(dtypes)
@@ -231,6 +284,9 @@ class _ReadRows:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
+        config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
+        summary.configs += len(self.configs)
+        self.configs, self.config_requests = [], 0
         self.models, self.files, self.dtypes = [], [], []
         self.since = time.monotonic()
 

@@ -5,11 +5,21 @@ CLI does. Every call has a timeout, goes through the `Pacer` of its bucket ('api
 for /api/..., 'resolvers' for /resolve/...), retries 5xx/timeouts/dropped
 connections with capped backoff and waits out 429s. The token only ever lives in
 the request headers: it is never logged, stored or put in an error message.
+
+Redirects are followed here, explicitly (huggingface_hub's session follows them with
+httpx2's defaults, which drop `Authorization` on a change of origin; we do not lean
+on that): a 3xx on the Hub's own host (a renamed repo, `/api/resolve-cache/...`) is
+one more Hub request, paced and counted in the bucket of the request that led to it;
+the 302 of an LFS file to another host (the Xet CDN, a signed URL) is followed
+WITHOUT the `Authorization` header, is not paced or counted against the Hub's quota
+(the resolve 302 was the resolvers request) and its answer never re-plans the pacer
+(the CDN sends no `RateLimit` headers). The `Range` header follows every hop.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -48,6 +58,24 @@ class HubError(Exception):
 
 class CrawlInterrupted(Exception):
     """The stop event was set (SIGTERM/SIGINT) while waiting."""
+
+
+@dataclass(frozen=True)
+class Ranged:
+    """The answer to a range read: the bytes asked for, and the file size the Hub stated (None if none)."""
+
+    body: bytes
+    total: int | None
+    """From `Content-Range: bytes a-b/TOTAL` (or the `X-Linked-Size` of the resolve 302, or the
+    `Content-Length` of a 200 that ignored the range): never computed."""
+
+
+MAX_REDIRECTS = 5
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:\d+-\d+|\*)/(\d+)\s*$")
+
+
+def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
 
 
 @dataclass(frozen=True)
@@ -93,6 +121,8 @@ class HubClient:
         self.requests: Counter[str] = Counter()
         self.rate_limited = 0
         self.retries = 0
+        self.offhost = 0
+        """Redirect hops followed to another host (the CDN): outside the Hub's quota, never paced."""
 
     def __repr__(self) -> str:
         return f"HubClient(endpoint={self.endpoint})"
@@ -112,6 +142,8 @@ class HubClient:
                 self.rate_limited += 1
             elif field == "retries":
                 self.retries += 1
+            elif field == "offhost":
+                self.offhost += 1
 
     def absolute(self, url_or_path: str) -> str:
         """An absolute URL for a path (or a stored relative cursor) on this endpoint."""
@@ -124,8 +156,18 @@ class HubClient:
         return url[len(self.endpoint) :] if url.startswith(self.endpoint + "/") else url
 
     def _request(
-        self, method: str, url: str, *, target: str, headers: Mapping[str, str] | None = None
-    ) -> httpx2.Response:
+        self,
+        method: str,
+        url: str,
+        *,
+        target: str,
+        headers: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> tuple[httpx2.Response, bytes, dict[str, str]]:
+        """One Hub request with pacing, retries and redirects: (final answer, its body, Hub-stated sizes).
+
+        With `limit`, at most that many body bytes are read (the rest is never downloaded).
+        """
         path = self.relative(url)
         bucket = bucket_of(path.split("?", 1)[0])
         all_headers = {**self._headers, **(headers or {})}
@@ -137,7 +179,7 @@ class HubClient:
             self.pacer.acquire(bucket)
             self._count("requests", bucket)
             try:
-                response = self._session.request(method, url, headers=all_headers, timeout=self.timeout)
+                response, body, stated = self._send(method, url, all_headers, bucket, limit)
             except httpx2.TimeoutException as exc:
                 error = HubError(
                     "timeout", f"timeout after {self.timeout:g}s: {type(exc).__name__}", target=target
@@ -145,7 +187,6 @@ class HubClient:
             except (httpx2.NetworkError, httpx2.RemoteProtocolError, httpx2.ProtocolError) as exc:
                 error = HubError("connection", f"connection failed: {type(exc).__name__}", target=target)
             else:
-                self.pacer.observe(bucket, response.headers)
                 status = response.status_code
                 if status == 429:
                     self._count("rate_limited")
@@ -159,22 +200,57 @@ class HubClient:
                     continue
                 if status in RETRY_STATUSES:
                     error = HubError("http", _describe(response), target=target, status=status)
-                elif status >= 400:
+                elif status >= 300:
                     raise HubError("http", _describe(response), target=target, status=status)
                 else:
-                    return response
+                    return response, body, stated
             if failures >= self.retry.retries:
                 raise error
             self._count("retries")
             self.sleep(self.retry.delay(failures))
             failures += 1
 
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], bucket: str, limit: int | None
+    ) -> tuple[httpx2.Response, bytes, dict[str, str]]:
+        """Send, following redirects by hand (see the module docstring); read the body, bounded by `limit`."""
+        hub = _origin(httpx2.URL(self.endpoint))
+        current = httpx2.URL(url)
+        stated: dict[str, str] = {}
+        for hop in range(MAX_REDIRECTS + 1):
+            on_hub = _origin(current) == hub
+            if hop and on_hub:  # another request to the Hub: it spends quota like any other
+                self.pacer.acquire(bucket)
+                self._count("requests", bucket)
+            elif hop:
+                self._count("offhost")
+            hop_headers = (
+                headers if on_hub else {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            )
+            request = self._session.build_request(method, current, headers=hop_headers, timeout=self.timeout)
+            response = self._session.send(request, stream=True, follow_redirects=False)
+            try:
+                if on_hub:
+                    self.pacer.observe(bucket, response.headers)
+                if "X-Linked-Size" in response.headers:
+                    stated["linked_size"] = response.headers["X-Linked-Size"]
+                location = response.headers.get("Location")
+                if response.is_redirect and location and hop < MAX_REDIRECTS:
+                    current = current.join(location)
+                    continue
+                if response.status_code >= 300 or limit is None:
+                    return response, response.read(), stated
+                return response, _read_at_most(response, limit), stated
+            finally:
+                response.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _json(self, url: str, *, target: str) -> tuple[Any, httpx2.Response]:
         failures = 0
         while True:
-            response = self._request("GET", url, target=target)
+            response, body, _ = self._request("GET", url, target=target)
             try:
-                return json.loads(response.content), response
+                return json.loads(body), response
             except ValueError as exc:  # a truncated or malformed body: retry like a dropped connection
                 if failures >= self.retry.retries:
                     raise HubError("parse", f"invalid JSON: {exc}", target=target) from None
@@ -206,15 +282,28 @@ class HubClient:
         url = self.absolute(path) + (f"?{urlencode(dict(params))}" if params else "")
         return self._json(url, target=path)[0]
 
-    def range_get(self, model_id: str, path: str, start: int, end: int, revision: str = "main") -> bytes:
-        """Bytes `start`..`end` (inclusive) of a repo file via `/resolve/` (the resolvers bucket)."""
+    def read_range(self, model_id: str, path: str, start: int, end: int, revision: str = "main") -> Ranged:
+        """Bytes `start`..`end` (inclusive) of a repo file via `/resolve/` (the resolvers bucket), following
+        the redirect to the CDN; with the file size the Hub stated. Never more than those bytes are read."""
         url = self.absolute(f"/{model_id}/resolve/{quote(revision, safe='')}/{quote(path)}")
-        target = f"{model_id}/{path}"
-        response = self._request("GET", url, target=target, headers={"Range": f"bytes={start}-{end}"})
-        body = response.content
-        if response.status_code == 200:  # the server ignored Range
+        want = end - start + 1
+        response, body, stated = self._request(
+            "GET", url, target=f"{model_id}/{path}", headers={"Range": f"bytes={start}-{end}"}, limit=end + 1
+        )
+        total = None
+        if response.status_code == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            total = int(match.group(1)) if match else None
+        else:  # a 200 ignored the range: its body is the file from byte 0, its length the file's
+            total = _int_header(response.headers.get("Content-Length"))
             body = body[start : end + 1]
-        return body
+        if total is None:
+            total = _int_header(stated.get("linked_size"))
+        return Ranged(body[:want], total)
+
+    def range_get(self, model_id: str, path: str, start: int, end: int, revision: str = "main") -> bytes:
+        """Bytes `start`..`end` (inclusive) of a repo file (`read_range` without the stated size)."""
+        return self.read_range(model_id, path, start, end, revision).body
 
     def counters(self) -> dict[str, int]:
         """Request counters in `crawl_runs` column names."""
@@ -225,6 +314,24 @@ class HubClient:
                 "rate_limited": self.rate_limited,
                 "retries": self.retries,
             }
+
+
+def _read_at_most(response: httpx2.Response, limit: int) -> bytes:
+    """The first `limit` bytes of a streamed body; the rest is not downloaded."""
+    chunks, got = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        got += len(chunk)
+        if got >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _int_header(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _describe(response: httpx2.Response) -> str:

@@ -7,6 +7,13 @@
   below the last successful run's high-water mark minus `overlap`. With no
   watermark (an empty database) the crawl is a full walk; an unfinished full walk
   is always resumed first.
+- scheduled full walk: when the last completed full walk is older than
+  `full_every` (default 7 days; never recorded counts as older), the run is a
+  full walk. Only a full walk sees renames of models that did not change and
+  models that are no longer public, so this keeps the census true over weeks.
+
+Pages hold what the Hub gives (the real Hub may answer `limit=1000` with 7 items):
+nothing here counts on a page being full; a walk ends when a page has no `next` link.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ class CrawlOptions:
     deep: str = "none"
     deep_minutes: float | None = None
     """Time budget of the header pass; what it does not reach is read first by the next run."""
+    full_every: timedelta | None = timedelta(days=7)
+    """A run whose last completed full walk is older than this does (or resumes) one (0: this run;
+    None: only `full`, an empty database or an unfinished walk make a full walk)."""
     page_rounds: int = 3
     """How many times a listing page that failed after all retries is tried again before the run fails."""
     batch_pages: int = 5
@@ -67,7 +77,7 @@ DeepHook = Callable[[Database, HubClient, CrawlSummary], None]
 
 def _keys(author: str | None) -> dict[str, str]:
     prefix = f"author:{author}:" if author else ""
-    names = ("watermark", "full.cursor", "full.started_at", "full.max_modified")
+    names = ("watermark", "full.cursor", "full.started_at", "full.max_modified", "full.completed_at")
     return {name: prefix + name for name in names}
 
 
@@ -137,7 +147,7 @@ def _deep_default(
     try:
         result = run_deep(
             db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes,
-            on_model=follow,
+            memory_mb=options.memory_limit_mb, on_model=follow,
         )  # fmt: skip
     finally:
         if seen:  # interrupted: what the pass stored before the stop counts (the ledger is closed next)
@@ -238,6 +248,7 @@ class _Walk:
         result = listing_store.merge_staged(self.db)
         self.summary.models_new += result.new
         self.summary.models_updated += result.updated
+        self.summary.models_renamed += result.renamed
         self.staged = 0
 
     def remaining(self, fetched: int) -> int | None:
@@ -304,6 +315,7 @@ def _full(walk: _Walk) -> None:
             k["full.cursor"]: None,
             k["full.started_at"]: None,
             k["full.max_modified"]: None,
+            k["full.completed_at"]: _iso(utcnow()),
         },
     )
     s.watermark = mark
@@ -317,9 +329,9 @@ def _incremental(walk: _Walk, watermark: datetime) -> None:
     reached = False
 
     def more(items: list[dict[str, Any]]) -> bool:
-        nonlocal reached
+        nonlocal reached  # a short or empty page is not the end: only a page without `next` is
         dated = [d for item in items if (d := parse_hub_date(item.get("lastModified"))) is not None]
-        reached = not items or bool(dated and min(dated) < threshold)
+        reached = reached or bool(dated and min(dated) < threshold)
         return not reached
 
     first = client.list_url(
@@ -339,6 +351,14 @@ def _incremental(walk: _Walk, watermark: datetime) -> None:
     store.set_state(db, {k["watermark"]: _iso(mark)})
     s.watermark = mark
     s.complete = True
+
+
+def full_walk_due(db: Database, every: timedelta | None, key: str = "full.completed_at") -> bool:
+    """Whether the last completed full walk (crawl_state `key`) is older than `every` (never: due)."""
+    if every is None:
+        return False
+    last = _parse(store.get_state(db, key))
+    return last is None or utcnow() - last >= every
 
 
 def crawl(
@@ -362,7 +382,8 @@ def crawl(
     keys = _keys(options.author)
     watermark = _parse(store.get_state(db, keys["watermark"]))
     resuming = store.get_state(db, keys["full.cursor"]) is not None
-    mode = "full" if options.full or resuming or watermark is None else "incremental"
+    due = full_walk_due(db, options.full_every, keys["full.completed_at"])
+    mode = "full" if options.full or resuming or watermark is None or due else "incremental"
     run_id = store.start_run(db, mode=mode, endpoint=client.endpoint, version=version())
     if options.label:
         store.set_state(db, {"dataset.label": options.label})

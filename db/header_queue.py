@@ -47,6 +47,12 @@ class Candidate:
     weight_files: list[str]
     config: dict[str, Any] | None
     hub: dict[str, Any] | None
+    model_type: str | None = None
+    """The listing's `config.model_type` (which linears the architecture builds without a bias)."""
+    pipeline_tag: str | None = None
+    architecture: str | None = None
+    config_sha: str | None = None
+    """Commit of the stored `model_configs` row (the config pass skips a model already read at `sha`)."""
 
 
 def _selected(selection: Selection) -> str:
@@ -129,8 +135,10 @@ def _candidates(db: Database, where: str, count: int, chunk: int) -> Iterator[Ca
                 SELECT m.model_id, coalesce(m.downloads, -1) AS d FROM models m
                 WHERE {where}{keyset} ORDER BY {_ORDER} LIMIT {min(chunk, count - given)}
             )
-            SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters, t.d
+            SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters, t.d,
+                   m.model_type, m.pipeline_tag, m.architecture, c.sha
             FROM todo t JOIN models m ON m.model_id = t.model_id
+            LEFT JOIN model_configs c ON c.model_id = m.model_id
             LEFT JOIN (
                 SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
                 FROM model_dtypes
@@ -143,7 +151,7 @@ def _candidates(db: Database, where: str, count: int, chunk: int) -> Iterator[Ca
         ).fetchall()
         if not rows:
             return
-        for model_id, sha, files, config, total, params_, downloads in rows:
+        for model_id, sha, files, config, total, params_, downloads, model_type, pipeline, arch, config_sha in rows:
             yield Candidate(
                 model_id=model_id,
                 sha=sha,
@@ -152,6 +160,10 @@ def _candidates(db: Database, where: str, count: int, chunk: int) -> Iterator[Ca
                 hub={"total": total, "parameters": dict(params_ or {})}
                 if total is not None or params_
                 else None,
+                model_type=model_type,
+                pipeline_tag=pipeline,
+                architecture=arch,
+                config_sha=config_sha,
             )
             after = (int(downloads), model_id)
         given += len(rows)

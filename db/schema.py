@@ -46,7 +46,7 @@ models = sa.Table(
     sa.Column("gguf_total", Big),
     sa.Column("gguf_architecture", Text),
     sa.Column("gguf_context_length", Big),
-    sa.Column("weight_files", Tags, comment="safetensors files and indexes in the repo (from siblings)"),
+    sa.Column("weight_files", Tags, comment="safetensors files, indexes, a root model_index.json (siblings)"),
     # Best-known weight accounting: estimated from the listing, exact once headers were read.
     sa.Column("weights_source", Text, comment="'hub' (estimated from listing) or 'header' (exact)"),
     sa.Column("dominant_dtype", Text, comment="storage dtype holding most weight bytes"),
@@ -58,7 +58,7 @@ models = sa.Table(
     sa.Column("effective_params", Big, comment="parameters with packed values unpacked, overhead excluded"),
     sa.Column("weight_bytes", Big, comment="bytes of all tensors"),
     sa.Column("overhead_bytes", Big, comment="bytes of scales/zeros/g_idx/absmax... (header only)"),
-    sa.Column("file_bytes", Big, comment="sum of safetensors file sizes (header only)"),
+    sa.Column("file_bytes", Big, comment="sum of the weight set's stated file sizes (header only)"),
     sa.Column("bits_per_param", sa.Double, comment="weight_bytes * 8 / effective_params"),
     sa.Column("flags", Tags, comment="reconciliation flags"),
     sa.Column("quant_evidence", Tags, comment="why quant_method was chosen (header only)"),
@@ -67,8 +67,9 @@ models = sa.Table(
     sa.Column("deep_at", sa.DateTime),
     sa.Column("first_seen", sa.DateTime),
     sa.Column("last_seen", sa.DateTime),
-    sa.Column("deleted_at", sa.DateTime, comment="set when a completed full walk no longer saw it"),
+    sa.Column("deleted_at", sa.DateTime, comment="no longer public: set when a completed full walk no longer saw its _id"),
     sa.Column("last_run_id", sa.Integer),
+    sa.Column("hub_id", Text, comment="the Hub's _id (24 hex): the model's identity across renames and transfers"),
 )
 
 model_dtypes = sa.Table(
@@ -122,7 +123,7 @@ crawl_runs = sa.Table(
     sa.Column("models_seen", Big),
     sa.Column("models_new", Big),
     sa.Column("models_updated", Big),
-    sa.Column("models_deleted", Big),
+    sa.Column("models_deleted", Big, comment="models a completed full walk no longer saw (no longer public)"),
     sa.Column("headers_fetched", Big),
     sa.Column("headers_left", Big, comment="models the header pass left for the next run (time budget)"),
     sa.Column("gated_skipped", Big, comment="gated models the header pass skipped (no token)"),
@@ -134,6 +135,8 @@ crawl_runs = sa.Table(
     sa.Column("watermark", sa.DateTime, comment="newest lastModified seen by this run"),
     sa.Column("message", Text),
     sa.Column("version", Text, comment="hubcensus version"),
+    sa.Column("models_renamed", Big, comment="known _ids seen under a new name (rows in model_renames)"),
+    sa.Column("configs_fetched", Big, comment="config.json requests of the header pass (KV cache rules)"),
 )
 
 crawl_state = sa.Table(
@@ -164,7 +167,7 @@ safetensors_files = sa.Table(
     sa.Column("sha", Text),
     sa.Column("path", Text),
     sa.Column("component", Text, comment="top folder ('' for root): transformer, unet, text_encoder..."),
-    sa.Column("size_bytes", Big, comment="8 + header_bytes + end of the last data offset"),
+    sa.Column("size_bytes", Big, comment="file size as the Hub states it (Content-Range); NULL: none stated"),
     sa.Column("header_bytes", Big),
     sa.Column("tensor_count", Big),
     sa.Column("metadata_format", Text, comment="__metadata__.format, e.g. 'pt'"),
@@ -187,7 +190,7 @@ LISTING_COLUMNS: tuple[str, ...] = (
     "model_id", "author", "created_at", "last_modified", "sha", "library_name", "pipeline_tag", "tags",
     "gated", "downloads", "downloads_all_time", "likes", "base_models", "base_relation", "model_type",
     "architecture", "config_quant_method", "hub_total_params", "hub_params_sum", "gguf_total",
-    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config",
+    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config", "hub_id",
 )  # fmt: skip
 """`models` columns the listing owns: always overwritten by a newer listing row."""
 
@@ -215,6 +218,17 @@ listing_stage_dtypes = sa.Table(
     comment="the model_dtypes rows of listing_stage",
 )
 
+model_renames = sa.Table(
+    "model_renames",
+    metadata,
+    sa.Column("hub_id", Text, comment="the Hub's _id of the renamed model (NULL when only a redirect told)"),
+    sa.Column("old_id", Text, comment="the name it had"),
+    sa.Column("new_id", Text, comment="the name it was seen under instead"),
+    sa.Column("seen_at", sa.DateTime, comment="when the new name was seen (the run's start)"),
+    sa.Column("run_id", sa.Integer),
+    comment="every rename and transfer seen: join old_id -> new_id to find a model under its current name",
+)
+
 INTERNAL_TABLES = frozenset({"listing_stage", "listing_stage_dtypes"})
 """The crawler's working tables: not census data (exports leave them out)."""
 
@@ -226,6 +240,44 @@ schema_migrations = sa.Table(
     sa.Column("applied_at", sa.DateTime),
 )
 
+
+model_configs = sa.Table(
+    "model_configs",
+    metadata,
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text, comment="commit whose config.json was read"),
+    sa.Column("fetched_at", sa.DateTime),
+    sa.Column("model_type", Text, comment="config (or text_config) model_type"),
+    sa.Column(
+        "rule", Text, comment="KV rule applied, e.g. llama-style, falcon, mla, llama-style+sliding-pattern"
+    ),
+    sa.Column("attention", Text, comment="mha|gqa|mqa|mla|hybrid|none"),
+    sa.Column("layers", sa.Integer),
+    sa.Column("attention_layers", sa.Integer, comment="layers holding a KV cache"),
+    sa.Column("full_layers", sa.Integer),
+    sa.Column("sliding_layers", sa.Integer),
+    sa.Column("heads", sa.Integer),
+    sa.Column("kv_heads", sa.Integer, comment="1 for MLA (one latent vector)"),
+    sa.Column("head_dim", sa.Integer, comment="for MLA: kv_lora_rank + qk_rope_head_dim"),
+    sa.Column("kv_lora_rank", sa.Integer),
+    sa.Column("qk_rope_head_dim", sa.Integer),
+    sa.Column("sliding_window", sa.Integer, comment="window of the sliding layers (NULL: none binds)"),
+    sa.Column("max_context", Big, comment="max_position_embeddings / n_positions / seq_length"),
+    sa.Column(
+        "kv_bytes_per_token", Big, comment="bf16, one sequence, every layer (context within the window)"
+    ),
+    sa.Column("kv_full_bytes_per_token", Big, comment="bf16, full-attention layers"),
+    sa.Column(
+        "kv_sliding_bytes_per_token", Big, comment="bf16, sliding layers (capped at sliding_window tokens)"
+    ),
+    sa.Column("kv_uncompressed_bytes_per_token", Big, comment="MLA: what multi-head attention would cache"),
+    sa.Column(
+        "header_check", Text, comment="agrees|disagrees with the safetensors shapes; NULL: not checkable"
+    ),
+    sa.Column("reason", Text, comment="why the KV figures are NULL"),
+    sa.Column("flags", Tags),
+    sa.Column("fields", sa.JSON, comment="the config fields the rule read"),
+)
 
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "models": ("model_id",),

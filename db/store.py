@@ -76,6 +76,7 @@ def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
 RUN_COUNTERS = (
     "pages", "models_seen", "models_new", "models_updated", "models_deleted", "headers_fetched",
     "headers_left", "gated_skipped", "requests_api", "requests_resolvers", "rate_limited", "retries", "errors",
+    "models_renamed",
 )  # fmt: skip
 
 
@@ -119,9 +120,13 @@ def record_error(
 
 
 def mark_deleted(db: Database, *, run_id: int, walk_started_at: datetime, author: str | None = None) -> int:
-    """After a completed full walk: models not seen since it started are gone from the Hub.
+    """After a completed full walk: live models it did not see are no longer public; return how many.
 
-    With `author`, the walk covered only that user's or organisation's models, and so does this.
+    A walk sees a model by its `_id` (a renamed one is merged under its new name, so
+    it counts as seen). Deleted and made private look the same on the Hub, so
+    `deleted_at` means "no longer public"; the row and its history stay, and the
+    next walk that sees the `_id` again clears it. With `author`, the walk covered
+    only that user's or organisation's models, and so does this.
     """
     where = "deleted_at IS NULL AND last_seen < ?" + (" AND author = ?" if author else "")
     params: list[Any] = [walk_started_at, *([author] if author else [])]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hubcensus.fakehub.app import FakeHubConfig, RunningHub, start
 
-FIXTURES_HUB = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "hub"
+FIXTURES_HUB = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "hub"
 
 
 class SubprocessHub:
@@ -88,7 +88,6 @@ def fakehub_subprocess() -> Iterator[Callable[..., SubprocessHub]]:
 
 @pytest.fixture(scope="session")
 def fixtures_hub() -> Path:
-    """../shared/fixtures/hub beside the checkout (skips when absent)."""
-    if not FIXTURES_HUB.is_dir():
-        pytest.skip(f"fixtures not found at {FIXTURES_HUB}")
+    """The real fixture repos in the checkout's tests/fixtures/hub (a missing folder is an error, not a skip)."""
+    assert FIXTURES_HUB.is_dir(), f"fixtures not found at {FIXTURES_HUB}"
     return FIXTURES_HUB

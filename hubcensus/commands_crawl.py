@@ -36,15 +36,19 @@ The first run on an empty database walks the whole Hub (about 2,000 requests for
 newest-modified first, stopping at the previous run's high-water mark, so a day's
 run costs requests in proportion to what changed. A full walk is checkpointed
 after every page: a killed run resumes where it stopped, and only a completed
-full walk marks vanished models as deleted. Readers (status, report, sql,
-explain, export) keep working while it runs: the crawl holds the file only for
-short write windows.
+full walk marks the models it did not see as no longer public (deleted or made
+private). When the last completed full walk is older than --full-every (7 days by
+default), the run is one: it also finds models renamed (same _id, new name).
+Readers (status, report, sql, explain, export) keep working while it runs: the
+crawl holds the file only for short write windows.
 
 Examples:
 
   hubcensus crawl                               # incremental (full on an empty DB)
 
   hubcensus crawl --full                        # walk everything, find deletions
+
+  hubcensus crawl --full-every 1d               # a full walk (renames, no longer public) daily, not weekly
 
   hubcensus crawl --author google --limit 500   # one organisation, at most 500 models
 
@@ -148,6 +152,16 @@ def _check_deep(value: str) -> str:
     return value
 
 
+def _check_duration(value: str) -> str:
+    from hubcensus.crawler.walk.schedule import parse_duration
+
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 def crawl_command(
     db: DbOpt = None,
     endpoint: EndpointOpt = None,
@@ -182,11 +196,21 @@ def crawl_command(
         ),
     ] = DEFAULTS.deep_minutes,
     memory_limit: MemoryLimitOpt = MEMORY_LIMIT,
+    full_every: Annotated[
+        str,
+        typer.Option(
+            callback=_check_duration,
+            help="Walk the whole listing when the last completed full walk is older than this (12h, 7d, ...; "
+            "0: this run). Only a full walk finds renamed and no-longer-public models (~2,000 API requests).",
+        ),
+    ] = "7d",
 ) -> None:
+    from hubcensus.crawler.walk.schedule import parse_duration
+
     conf = settings.load(db, endpoint, token, token_env=token_env, timeout=timeout, retries=retries)
     options = crawl_options(
         full=full, limit=limit, author=author, page_size=page_size, deep=deep, deep_minutes=deep_minutes,
-        memory_limit_mb=memory_limit,
+        memory_limit_mb=memory_limit, full_every=parse_duration(full_every),
     )  # fmt: skip
     _exit_for(run_crawl(conf, options))
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from hubcensus import settings
-from hubcensus.errors import Fail
+from hubcensus.errors import ExitCode, Fail
 from hubcensus.options import DbOpt, EndpointOpt, TokenEnvOpt, TokenOpt
 
 EXPLAIN_HELP = """Explain one model's size: parameters by dtype, bytes, bits per parameter, VRAM.
@@ -30,6 +30,11 @@ Examples:
   hubcensus explain meta-llama/Llama-3.1-8B-Instruct --json
 
   hubcensus explain org/model --live --endpoint http://127.0.0.1:8080
+
+  hubcensus explain meta-llama/Meta-Llama-3-8B --context 32768 --batch 4 --kv-dtype fp8
+
+For language models it adds the KV cache (from config.json: GQA, MQA, MLA, sliding
+windows, attention-free layers) and weights + KV against 24/48/80/141 GB GPUs.
 """
 
 
@@ -44,16 +49,22 @@ def explain_command(
     ] = False,
     token: TokenOpt = None,
     token_env: TokenEnvOpt = None,
+    context: Annotated[
+        int | None, typer.Option(help="KV cache context in tokens [default: 8192, or the max context if less]")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Sequences held in the KV cache at once.")] = 1,
+    kv_dtype: Annotated[str, typer.Option(help="KV cache dtype: bf16, fp8, f16 or f32.")] = "bf16",
 ) -> None:
     """Explain one model's size and memory needs."""
     from hubcensus.analysis.explain import explain, render
 
+    kv = _kv_options(context, batch, kv_dtype)
     if live:
         config = settings.load(db, endpoint, token, token_env=token_env)
-        info = _explain_live(model, config)
+        info = _explain_live(model, config, kv)
     else:
         config = settings.load(db, endpoint, with_token=False)
-        info = explain(config.db_path, model)
+        info = explain(config.db_path, model, **kv)
         if info is None:
             raise Fail(
                 f"{model} is not in {config.db_path}; `hubcensus explain {model} --live` reads it from the Hub"
@@ -61,7 +72,18 @@ def explain_command(
     typer.echo(json.dumps(info, indent=2, default=str) if as_json else render(info))
 
 
-def _explain_live(model: str, config: settings.Settings) -> dict[str, Any]:
+def _kv_options(context: int | None, batch: int, kv_dtype: str) -> dict[str, Any]:
+    """The KV cache options, checked (one clear line when wrong)."""
+    from hubcensus.analysis.kv_memory import KV_DTYPES
+
+    if kv_dtype not in KV_DTYPES:
+        raise Fail(f"--kv-dtype must be one of {', '.join(KV_DTYPES)}, not {kv_dtype!r}", ExitCode.USAGE)
+    if batch < 1 or (context is not None and context < 1):
+        raise Fail("--context and --batch must be positive", ExitCode.USAGE)
+    return {"context": context, "batch": batch, "kv_dtype": kv_dtype}
+
+
+def _explain_live(model: str, config: settings.Settings, kv: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read the model from the Hub into a throwaway database, then explain it from there."""
     from hubcensus.analysis.explain import explain
     from hubcensus.crawler.hub import EndpointUnreachable, HubError, check_endpoint, make_client
@@ -70,7 +92,7 @@ def _explain_live(model: str, config: settings.Settings) -> dict[str, Any]:
     client = make_client(config.endpoint, config.token, timeout=config.timeout)
     try:
         check_endpoint(client, connect_timeout=config.connect_timeout)
-        info = read_live(client, model, lambda path: explain(path, model))
+        info = read_live(client, model, lambda path: explain(path, model, **(kv or {})))
     except EndpointUnreachable as exc:
         raise Fail(f"{exc}; offline? `hubcensus demo` builds a synthetic Hub's database to explain") from None
     except HubError as exc:
@@ -84,10 +106,13 @@ def _hub_problem(model: str, exc: Exception, endpoint: str) -> str:
     status = getattr(exc, "status", None)
     if status == 404:
         return f"{model}: no such model on {endpoint}"
-    if status in (401, 403):
+    if status == 401:  # the Hub's anonymous answer for missing, private and gated repos alike
         return (
-            f"{model}: gated or private on {endpoint}; set HF_TOKEN (or --token) to a token that has access"
+            f"{model}: no such model on {endpoint}, or it is private or gated; "
+            "set HF_TOKEN (or --token) to a token that has access"
         )
+    if status == 403:
+        return f"{model}: gated or disabled on {endpoint}; set HF_TOKEN (or --token) to a token that has access"
     return f"{model}: {exc} ({endpoint})"
 
 

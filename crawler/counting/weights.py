@@ -29,7 +29,6 @@ from hubcensus.crawler.formats.safetensors import FileHeader
 from hubcensus.dtypes import memory_bytes
 
 MAX_EVIDENCE = 12
-ROLES = ("embedding", "attention", "mlp", "experts", "router", "norm", "lm_head", "other")
 
 _NORM = re.compile(r"(^|\.)(\w*norm\w*|ln_\w+|ln\d*)(\.|$)", re.IGNORECASE)
 _EXPERTS = re.compile(r"(^|\.)(experts|local_experts)(\.|$)")
@@ -73,7 +72,8 @@ class ComponentWeights:
     name: str = ""
     files: int = 0
     tensor_count: int = 0
-    file_bytes: int = 0
+    file_bytes: int | None = 0
+    """Sum of the file sizes the Hub stated; None when any file's size was not stated."""
     storage_parameters: dict[str, int] = field(default_factory=dict)
     storage_bytes: dict[str, int] = field(default_factory=dict)
     effective_parameters: int = 0
@@ -174,7 +174,7 @@ def analyze(
         c = comps.setdefault(name, ComponentWeights(name))
         c.files += 1
         c.tensor_count += len(h.tensors)
-        c.file_bytes += h.file_size
+        c.file_bytes = None if c.file_bytes is None or h.file_size is None else c.file_bytes + h.file_size
         for dtype, (elems, nbytes) in h.dtype_totals().items():
             c.storage_parameters[dtype] = c.storage_parameters.get(dtype, 0) + elems
             c.storage_bytes[dtype] = c.storage_bytes.get(dtype, 0) + nbytes
@@ -222,6 +222,8 @@ def analyze(
         model.flags.append(f"duplicate_tensor_names: {duplicates} tensors appear in more than one file")
     for h in headers:
         model.flags += [f"header_warning: {h.path}: {w}" for w in h.warnings]
+        if h.file_size is None:
+            model.flags.append(f"size-unknown: {h.path}: the Hub stated no size for it")
     if hub is not None or index_metadata is not None:
         model.flags += reconcile(model, hub=hub, index_metadata=index_metadata)
     return model
@@ -290,7 +292,9 @@ def _sum_into(model: ModelWeights, comps: Iterable[ComponentWeights]) -> None:
     for c in comps:
         model.files += c.files
         model.tensor_count += c.tensor_count
-        model.file_bytes += c.file_bytes
+        model.file_bytes = (
+            None if model.file_bytes is None or c.file_bytes is None else model.file_bytes + c.file_bytes
+        )
         model.effective_parameters += c.effective_parameters
         model.weight_bytes += c.weight_bytes
         model.overhead_bytes += c.overhead_bytes

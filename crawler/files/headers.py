@@ -1,11 +1,17 @@
-"""Reading a repo's safetensors headers through the Hub's cheapest request plan.
+"""Reading a repo's safetensors headers through documented routes only: range reads of `/resolve/`.
 
-- A single file: one range GET of ``bytes=0-100000`` (a second, ``bytes=8-{n+7}``,
-  only when the header is larger), at the commit the listing saw.
-- A sharded folder: one API call to ``/api/models/{id}/safetensors-metadata/{index}``
-  returns every shard's header; where the Hub does not offer it (404), the index
-  is read and each shard's header by range reads.
-- File names come from the listing's siblings (`hubcensus.crawler.files.weightfiles`): no HEAD probes.
+- Every weight file (single or shard) is read by one range GET of its first
+  `FIRST_READ_BYTES`, at the commit the listing saw; a second GET fetches the rest of
+  the header only when it is longer. The Hub has no route that returns several
+  headers at once (HUB_API.md): one read per file is the floor.
+- Shard names come from the listing's siblings; the index
+  (`model.safetensors.index.json`) is read only when the siblings do not show a
+  complete `NAME-0000k-of-0000n` set.
+- File sizes are the ones the Hub states with every range read (`Content-Range`),
+  never rebuilt from the header: writers before safetensors 0.3 did not pad it.
+- A header longer than `MAX_HEADER_BYTES` (25 MB, huggingface_hub's limit) is a
+  recorded error before a byte of it is downloaded; longer reads share one
+  `MemoryBudget` across threads.
 
 Every header goes through our bounded parser (`hubcensus.crawler.formats.safetensors`).
 """
@@ -13,12 +19,14 @@ Every header goes through our bounded parser (`hubcensus.crawler.formats.safeten
 from __future__ import annotations
 
 import json
+import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Protocol
-from urllib.parse import quote
 
-from hubcensus.crawler.files.weightfiles import group_weight_files
+from hubcensus.crawler.files.budget import MemoryBudget
+from hubcensus.crawler.files.weightfiles import Ignored, WeightGroup, group_weight_files
 from hubcensus.crawler.formats.safetensors import (
     MAX_HEADER_BYTES,
     FileHeader,
@@ -27,19 +35,32 @@ from hubcensus.crawler.formats.safetensors import (
     parse_header,
     split_prefix,
 )
-from hubcensus.crawler.hub import HubError
+from hubcensus.crawler.hub import Ranged
 
-PREFIX_BYTES = 100_000
-"""Like huggingface_hub: 97% of headers fit in the first 100 kB, so one request usually does."""
+FIRST_READ_BYTES = 262_144
+"""Bytes of the first range read of every file (`Range: bytes=0-262143`).
+
+A header costs about 100-130 bytes per tensor (name, dtype, shape, offsets), so this
+holds ~2,000 tensors: a whole dense model of any size in one file (Llama-3-70B has 723
+tensors), GPTQ shards (5 tensors per linear) and the MoE shards that overflow
+huggingface_hub's 100 kB first read (nvidia/GLM-5-NVFP4 shards: 852 tensors, 100,000
+bytes of header; 20,000 bytes for Qwen3-4B). The quota counts requests, not bytes: a
+second request costs a resolver call, while 162 kB more per read is ~2.7 MB/s at the
+free plan's 5,000 resolver calls per 5 minutes. bench/bench_headers.py prints the share
+of headers that fit."""
 MAX_INDEX_BYTES = 50_000_000
+PARSE_COST = 6
+"""Peak bytes of memory per header byte while a header is held and parsed (body, decoded text,
+decoder objects; tests/crawler/test_safetensors_format.py measures ~5 for a million tensors)."""
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<k>\d{5})-of-(?P<n>\d{5})\.safetensors$")
 
 
 class HeaderSource(Protocol):
     """What the plan needs from the network (`crawler.hub.HubClient` is one)."""
 
-    def range_get(self, model_id: str, path: str, start: int, end: int, revision: str = "main") -> bytes: ...
-
-    def get_json(self, path: str, params: Any = None) -> Any: ...
+    def read_range(
+        self, model_id: str, path: str, start: int, end: int, revision: str = "main"
+    ) -> Ranged: ...
 
 
 @dataclass
@@ -48,64 +69,57 @@ class RepoHeaders:
 
     files: list[FileHeader] = field(default_factory=list)
     index_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per component ('' for root): the `metadata` of its index (total_size, total_parameters...)."""
-    ignored: list[str] = field(default_factory=list)
+    """Per component ('' for root): the `metadata` of its index, when the index was read."""
+    ignored: list[Ignored] = field(default_factory=list)
+    """Safetensors files outside the weight set, with the reason (alternate copies, variants...)."""
 
 
 def read_file_header(
-    source: HeaderSource, model_id: str, path: str, revision: str, *, max_header_bytes: int = MAX_HEADER_BYTES
-) -> FileHeader:
-    """One file's header: one range GET, two when the header is larger than 100 kB."""
-    prefix = source.range_get(model_id, path, 0, PREFIX_BYTES, revision)
-    parsed = split_prefix(prefix, path=path, max_header_bytes=max_header_bytes)
-    if isinstance(parsed, NeedBytes):
-        body = source.range_get(model_id, path, 8, parsed.header_len + 7, revision)
-        parsed = parse_header(body, path=path, header_len=parsed.header_len)
-    return parsed
-
-
-def header_from_json(path: str, header: Any) -> FileHeader:
-    """A header the Hub returned already decoded, re-encoded as the safetensors library writes it.
-
-    The library writes compact JSON padded with spaces to a multiple of 8, so the
-    re-encoded length is the file's header length and the file size stays exact.
-    """
-    if not isinstance(header, dict):
-        raise HeaderError(f"{path}: the Hub's header for this shard is not a JSON object")
-    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    length = -(-len(raw) // 8) * 8
-    return parse_header(raw.ljust(length), path=path, header_len=length)
-
-
-def read_sharded(
     source: HeaderSource,
     model_id: str,
-    index_path: str,
+    path: str,
     revision: str,
     *,
+    budget: MemoryBudget | None = None,
     max_header_bytes: int = MAX_HEADER_BYTES,
-) -> tuple[list[FileHeader], dict[str, Any] | None]:
-    """All shards of one index: the Hub's one-call endpoint, else index + range reads."""
-    folder = PurePosixPath(index_path).parent
-    try:
-        answer = source.get_json(f"/api/models/{model_id}/safetensors-metadata/{quote(index_path)}")
-    except HubError as exc:
-        if exc.status != 404:
-            raise
-        return _read_index_then_shards(source, model_id, index_path, revision, max_header_bytes)
-    if not isinstance(answer, dict) or not isinstance(answer.get("headers"), dict):
-        raise HeaderError(f"{index_path}: safetensors-metadata answer has no 'headers' object")
-    files = [
-        header_from_json(_join(folder, shard), header) for shard, header in sorted(answer["headers"].items())
-    ]
-    index = answer.get("index") if isinstance(answer.get("index"), dict) else {}
-    return files, _metadata(index)
+) -> FileHeader:
+    """One file's header: one range GET, two when the header is longer than the first read."""
+    first = source.read_range(model_id, path, 0, FIRST_READ_BYTES - 1, revision)
+    parsed = split_prefix(first.body, path=path, file_size=first.total, max_header_bytes=max_header_bytes)
+    if not isinstance(parsed, NeedBytes):
+        return parsed
+    n, have = parsed.header_len, len(first.body)
+    with budget.hold(PARSE_COST * n) if budget is not None else nullcontext():
+        rest = source.read_range(model_id, path, have, n + 7, revision)
+        body = first.body[8:] + rest.body
+        del first
+        return parse_header(body, path=path, header_len=n, file_size=rest.total)
 
 
-def _read_index_then_shards(
-    source: HeaderSource, model_id: str, index_path: str, revision: str, max_header_bytes: int
-) -> tuple[list[FileHeader], dict[str, Any] | None]:
-    body = source.range_get(model_id, index_path, 0, MAX_INDEX_BYTES - 1, revision)
+def shard_names(group: WeightGroup) -> list[str] | None:
+    """The shards of an indexed group as the siblings show them, if they form a complete set.
+
+    `NAME-0000k-of-0000n`: k in 1..n, or 0..n-1 / 0..n (openai/gpt-oss-20b publishes
+    model-00000..00002-of-00002). Anything else: None, and the index is read.
+    """
+    found = [_SHARD.match(PurePosixPath(f).name) for f in group.files]
+    if not group.files or any(m is None for m in found):
+        return None
+    totals = {int(m["n"]) for m in found if m}
+    numbers = sorted(int(m["k"]) for m in found if m)
+    if len(totals) != 1:
+        return None
+    n = totals.pop()
+    if numbers in (list(range(1, n + 1)), list(range(n)), list(range(n + 1))):
+        return list(group.files)
+    return None
+
+
+def read_index(
+    source: HeaderSource, model_id: str, index_path: str, revision: str
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Shard paths named by an index, and its `metadata`."""
+    body = source.read_range(model_id, index_path, 0, MAX_INDEX_BYTES - 1, revision).body
     try:
         index = json.loads(body)
     except ValueError as exc:
@@ -114,12 +128,10 @@ def _read_index_then_shards(
     if not isinstance(weight_map, dict):
         raise HeaderError(f"{index_path}: index has no weight_map object")
     folder = PurePosixPath(index_path).parent
-    shards = sorted({str(shard) for shard in weight_map.values()})
-    files = [
-        read_file_header(source, model_id, _join(folder, shard), revision, max_header_bytes=max_header_bytes)
-        for shard in shards
-    ]
-    return files, _metadata(index)
+    meta = index.get("metadata")
+    return sorted({_join(folder, str(s)) for s in weight_map.values()}), meta if isinstance(
+        meta, dict
+    ) else None
 
 
 def read_repo_headers(
@@ -128,24 +140,26 @@ def read_repo_headers(
     weight_files: list[str],
     revision: str,
     *,
+    budget: MemoryBudget | None = None,
     max_header_bytes: int = MAX_HEADER_BYTES,
 ) -> RepoHeaders:
     """Every weight header of a repo, component by component (root, transformer/, unet/...)."""
     result = RepoHeaders()
     for group in group_weight_files(weight_files):
         result.ignored.extend(group.ignored)
-        if group.index is None:
-            for path in group.files:
-                result.files.append(
-                    read_file_header(source, model_id, path, revision, max_header_bytes=max_header_bytes)
+        paths: list[str] | None = list(group.files)
+        if group.index is not None:
+            paths = shard_names(group)
+            if paths is None:
+                paths, metadata = read_index(source, model_id, group.index, revision)
+                if metadata:
+                    result.index_metadata[group.component] = metadata
+        for path in paths:
+            result.files.append(
+                read_file_header(
+                    source, model_id, path, revision, budget=budget, max_header_bytes=max_header_bytes
                 )
-            continue
-        files, metadata = read_sharded(
-            source, model_id, group.index, revision, max_header_bytes=max_header_bytes
-        )
-        result.files.extend(files)
-        if metadata:
-            result.index_metadata[group.component] = metadata
+            )
     return result
 
 
@@ -153,8 +167,3 @@ def _join(folder: PurePosixPath, name: str) -> str:
     """A shard name from an index (relative to the index's folder) as a repo path."""
     prefix = "" if str(folder) in ("", ".") else f"{folder}/"
     return name if name.startswith(prefix) else prefix + name
-
-
-def _metadata(index: Any) -> dict[str, Any] | None:
-    meta = index.get("metadata") if isinstance(index, dict) else None
-    return meta if isinstance(meta, dict) else None

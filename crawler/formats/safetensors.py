@@ -24,9 +24,10 @@ from hubcensus.crawler.formats.tensor_table import Columns, Tensor, TensorTable
 
 from hubcensus.dtypes import DTYPE_BITS
 
-MAX_HEADER_BYTES = 100_000_000
+MAX_HEADER_BYTES = 25_000_000
+"""Longest header we read, like huggingface_hub (`SAFETENSORS_MAX_HEADER_LENGTH`): a longer one is an
+error before any of it is downloaded."""
 MAX_TENSORS = 2_000_000
-PREFIX_BYTES = 100_001  # what `Range: bytes=0-100000` returns
 _MAX_DIM = 2**63 - 1
 _MAX_OFFSET = 2**64 - 1
 _KEYS = ("dtype", "shape", "data_offsets")
@@ -80,12 +81,13 @@ class NeedBytes:
 
 @dataclass
 class FileHeader:
-    """One parsed safetensors file; `file_size` is exact: 8 + header_len + data_end."""
+    """One parsed safetensors file. `file_size` is the size the Hub stated (None when none was given):
+    never rebuilt from 8 + header_len + data_end, which trailing bytes or an unpadded header break."""
 
     path: str
     header_len: int
     data_end: int
-    file_size: int
+    file_size: int | None
     metadata: dict[str, Any] | None
     tensors: TensorTable
     warnings: list[str] = field(default_factory=list)
@@ -193,9 +195,7 @@ def parse_header(
     if unknown:
         warnings.append(f"unknown dtypes (bytes counted from offsets): {', '.join(unknown)}")
     table = cols.table(names, None if identity else order)
-    return FileHeader(
-        path, header_len, data_end, 8 + header_len + data_end, metadata, table, warnings, unknown
-    )
+    return FileHeader(path, header_len, data_end, file_size, metadata, table, warnings, unknown)
 
 
 def _decode(text: str, cols: Columns, max_tensors: int, path: str, *, exact: bool) -> Any:

@@ -349,3 +349,107 @@ def gpt2_tensors(
         ]
     out += [("ln_f.weight", dtype, (h,)), ("ln_f.bias", dtype, (h,))]
     return out
+
+
+TINYLLAMA_1_1B = LlamaConfig(  # TinyLlama/TinyLlama-1.1B-Chat-v1.0 config.json
+    hidden=2048, intermediate=5632, layers=22, vocab=32000, heads=32, kv_heads=4, head_dim=64
+)
+TINYLLAMA_CONFIG = {"model_type": "llama", "attention_bias": False, "mlp_bias": False}
+
+
+def autogptq_linear(
+    module: str, fin: int, fout: int, *, bits: int, group: int, bias: bool = True
+) -> list[Spec]:
+    """One linear as AutoGPTQ's QuantLinear saves it: qweight [in/32*b, out], qzeros [ceil(in/g), out/32*b],
+    scales F16, g_idx [in] (act-order or not), and an F16 bias it writes even for bias-free layers."""
+    groups = math.ceil(fin / (group if group > 0 else fin))
+    out = [
+        (module + ".qweight", "I32", (fin // 32 * bits, fout)),
+        (module + ".qzeros", "I32", (groups, fout // 32 * bits)),
+        (module + ".scales", "F16", (groups, fout)),
+        (module + ".g_idx", "I32", (fin,)),
+    ]
+    return out + ([(module + ".bias", "F16", (fout,))] if bias else [])
+
+
+def autogptq_llama_tensors(cfg: LlamaConfig, *, bits: int, group: int = 128) -> list[Spec]:
+    """A Llama checkpoint quantized by AutoGPTQ: every linear packed, with the all-zero bias it adds."""
+    h = cfg.hidden
+    out: list[Spec] = [("model.embed_tokens.weight", "F16", (cfg.vocab, h))]
+    for module, fin, fout in cfg.linears():
+        out += autogptq_linear(module, fin, fout, bits=bits, group=group)
+        if module.endswith("down_proj"):
+            layer = module.rsplit(".mlp.", 1)[0]
+            out += [
+                (layer + ".input_layernorm.weight", "F16", (h,)),
+                (layer + ".post_attention_layernorm.weight", "F16", (h,)),
+            ]
+    out += [("model.norm.weight", "F16", (h,)), ("lm_head.weight", "F16", (cfg.vocab, h))]
+    return out
+
+
+@dataclass(frozen=True)
+class QwenV1Config:
+    """Qwen (v1) `QWenLMHeadModel`: fused c_attn with a real bias, bias-free c_proj / w1 / w2 (`no_bias`)."""
+
+    hidden: int = 2048
+    intermediate: int = 11008  # the MLP's width is intermediate // 2
+    layers: int = 2
+    vocab: int = 151936
+
+    def linears(self) -> list[tuple[str, int, int]]:
+        h, ff = self.hidden, self.intermediate // 2
+        out = []
+        for n in range(self.layers):
+            p = f"transformer.h.{n}."
+            out += [(p + "attn.c_attn", h, 3 * h), (p + "attn.c_proj", h, h), (p + "mlp.w1", h, ff),
+                    (p + "mlp.w2", h, ff), (p + "mlp.c_proj", ff, h)]  # fmt: skip
+        return out
+
+    def parameter_count(self) -> int:
+        """wte + lm_head + per layer (c_attn with bias, c_proj, w1, w2, c_proj, 2 RMSNorms) + ln_f."""
+        h, ff = self.hidden, self.intermediate // 2
+        layer = (h * 3 * h + 3 * h) + h * h + 3 * h * ff + 2 * h
+        return 2 * self.vocab * h + self.layers * layer + h
+
+
+def autogptq_qwen_v1_tensors(cfg: QwenV1Config, *, bits: int = 4, group: int = 128) -> list[Spec]:
+    """Qwen-v1 quantized by AutoGPTQ: every linear packed with a bias (only c_attn's is real)."""
+    h = cfg.hidden
+    out: list[Spec] = [("transformer.wte.weight", "F16", (cfg.vocab, h))]
+    for module, fin, fout in cfg.linears():
+        if module.endswith("attn.c_attn"):
+            layer = module.rsplit(".attn.", 1)[0]
+            out.append((layer + ".ln_1.weight", "F16", (h,)))
+        out += autogptq_linear(module, fin, fout, bits=bits, group=group)
+        if module.endswith("attn.c_proj"):
+            out.append((module.rsplit(".attn.", 1)[0] + ".ln_2.weight", "F16", (h,)))
+    return [*out, ("transformer.ln_f.weight", "F16", (h,)), ("lm_head.weight", "F16", (cfg.vocab, h))]
+
+
+def gpt_oss_original_tensors(cfg: GptOssConfig) -> list[Spec]:
+    """The openai reference checkpoint (`original/model.safetensors` of openai/gpt-oss-*), names from
+    gpt_oss/torch/model.py + weights.py: fused qkv, MXFP4 experts as `mlpN_weight.blocks` / `.scales`."""
+    h, i, e = cfg.hidden, cfg.intermediate, cfg.experts
+    qkv, q = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim, cfg.heads * cfg.head_dim
+    out: list[Spec] = [("embedding.weight", "BF16", (cfg.vocab, h))]
+    for n in range(cfg.layers):
+        p = f"block.{n}."
+        out += [
+            (p + "attn.norm.scale", "BF16", (h,)),
+            (p + "attn.qkv.weight", "BF16", (qkv, h)),
+            (p + "attn.qkv.bias", "BF16", (qkv,)),
+            (p + "attn.sinks", "BF16", (cfg.heads,)),
+            (p + "attn.out.weight", "BF16", (h, q)),
+            (p + "attn.out.bias", "BF16", (h,)),
+            (p + "mlp.norm.scale", "BF16", (h,)),
+            (p + "mlp.gate.weight", "BF16", (e, h)),
+            (p + "mlp.gate.bias", "BF16", (e,)),
+            (p + "mlp.mlp1_weight.blocks", "U8", (e, 2 * i, h // 32, 16)),
+            (p + "mlp.mlp1_weight.scales", "U8", (e, 2 * i, h // 32)),
+            (p + "mlp.mlp1_bias", "BF16", (e, 2 * i)),
+            (p + "mlp.mlp2_weight.blocks", "U8", (e, h, i // 32, 16)),
+            (p + "mlp.mlp2_weight.scales", "U8", (e, h, i // 32)),
+            (p + "mlp.mlp2_bias", "BF16", (e, h)),
+        ]
+    return [*out, ("norm.scale", "BF16", (h,)), ("unembedding.weight", "BF16", (cfg.vocab, h))]

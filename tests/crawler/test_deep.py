@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from hubcensus.crawler.deep import read_model, run_deep
-from hubcensus.crawler.files.headers import read_repo_headers
-from hubcensus.crawler.hub import CrawlInterrupted, HubError, make_client
+from hubcensus.crawler.files.headers import FIRST_READ_BYTES, read_repo_headers
+from hubcensus.crawler.hub import CrawlInterrupted, make_client
 from hubcensus.db import listing_store, store
 from hubcensus.db.connection import open_database
 from hubcensus.db.header_queue import Candidate, Selection, parse_selection, pending
@@ -51,19 +51,11 @@ def test_every_model_read_equals_the_catalog_truth(fakehub_server) -> None:
     assert {"none", "gptq", "awq", "fp8", "bnb-4bit", "mxfp4", "mlx"} <= methods
     routes = hub.stats.snapshot()["by_route"]
     assert routes["resolve_head"] == 0  # file names came from the siblings: no probes
-    sharded = sum(1 for t in truths for f in _files(t) if f.endswith(".safetensors.index.json"))
-    assert routes["safetensors_metadata"] == sharded
-
-    def folder(path: str) -> str:
-        return path.rpartition("/")[0]
-
-    singles = [
-        info for t in truths for f, info in t["files"].items()
-        if not any(g.endswith(".safetensors.index.json") and folder(g) == folder(f) for g in _files(t))
-    ]  # fmt: skip
-    large = sum(1 for info in singles if 8 + info["header_len"] > 100_001)
-    assert large > 0
-    assert routes["resolve_get"] == len(singles) + large  # a second range GET only for headers over 100 kB
+    assert routes.get("safetensors_metadata", 0) == 0  # not a route of the Hub (HUB_API.md)
+    read = [info for t in truths for info in t["files"].values()]
+    large = sum(1 for info in read if 8 + info["header_len"] > FIRST_READ_BYTES)
+    # one range GET per weight file, a second only past the first read; shard names from the siblings
+    assert routes["resolve_get"] == len(read) + large
 
 
 def test_real_fixture_is_read_byte_exact(fakehub_server) -> None:
@@ -77,29 +69,18 @@ def test_real_fixture_is_read_byte_exact(fakehub_server) -> None:
     assert header.metadata == {"format": "pt"}
 
 
-class NoShardedEndpoint:
-    """The real client, on a Hub that does not offer /safetensors-metadata (as for other revisions)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def range_get(self, *args: Any, **kwargs: Any) -> bytes:
-        return self.client.range_get(*args, **kwargs)
-
-    def get_json(self, path: str, params: Any = None) -> Any:
-        raise HubError("http", "404 EntryNotFound", target=path, status=404)
-
-
-def test_sharded_fallback_reads_index_then_each_shard(fakehub_server) -> None:
+def test_shards_the_siblings_do_not_show_are_read_from_the_index(fakehub_server) -> None:
     hub = fakehub_server(synthetic=400, seed=SEED)
     client = make_client(hub.url, None)
     truth = next(t for t in _readable(hub.catalog) if any(f.endswith(".index.json") for f in _files(t)))
-    candidate = Candidate(truth["id"], truth["sha"], _files(truth), truth["config"], None)
-    headers, weights = read_model(NoShardedEndpoint(client), candidate)
+    index = next(f for f in _files(truth) if f.endswith(".index.json"))
+    candidate = Candidate(truth["id"], truth["sha"], [index], truth["config"], None)  # shards not listed
+    headers, weights = read_model(client, candidate)
     assert weights.effective_parameters == truth["effective_parameters"]
     assert sorted(f.path for f in headers.files) == sorted(truth["files"])
     assert "total_size" in headers.index_metadata[""]
-    assert hub.stats.snapshot()["by_route"]["resolve_get"] == 1 + len(truth["files"])
+    large = sum(1 for info in truth["files"].values() if 8 + info["header_len"] > FIRST_READ_BYTES)
+    assert hub.stats.snapshot()["by_route"]["resolve_get"] == 1 + len(truth["files"]) + large
 
 
 def _listing_rows(truths: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -14,12 +14,18 @@ from builders import (
     GPT2_SMALL_PARAMETERS,
     GPT_OSS_20B,
     LLAMA3_8B,
+    TINYLLAMA_1_1B,
+    TINYLLAMA_CONFIG,
     GptOssConfig,
     LlamaConfig,
+    QwenV1Config,
     Spec,
+    autogptq_llama_tensors,
+    autogptq_qwen_v1_tensors,
     file_header,
     flux_transformer_tensors,
     gpt2_tensors,
+    gpt_oss_original_tensors,
     gpt_oss_tensors,
     header_bytes,
     linear_tensors,
@@ -465,7 +471,11 @@ def test_unknown_dtype_counted_and_flagged() -> None:
     h = parse_header(prefix, path="model.safetensors", header_len=len(prefix))
     m = analyze([h])
     assert m.storage_parameters == {"Q4_K": 256} and m.weight_bytes == 144 and m.unknown_dtypes == ["Q4_K"]
-    assert m.flags == ["header_warning: model.safetensors: unknown dtypes (bytes counted from offsets): Q4_K"]
+    assert m.flags == [
+        "header_warning: model.safetensors: unknown dtypes (bytes counted from offsets): Q4_K",
+        "size-unknown: model.safetensors: the Hub stated no size for it",
+    ]
+    assert m.file_bytes is None
 
 
 def test_read_config_variants() -> None:
@@ -538,3 +548,56 @@ def test_bnb_4bit_fixture_shape_against_hub_counter() -> None:
     assert m.storage_parameters == hub_counts(tensors)
     assert (m.method, m.method_detail, m.effective_parameters) == ("bnb-4bit", "nf4", CFG.parameter_count())
     assert m.roles["mlp"]["formats"]["NF4"]["bytes"] == 2 * 3 * 256 * 768 // 2
+
+
+@pytest.mark.parametrize(("bits", "group", "desc_act"), [(4, 128, False), (3, 128, True)])
+def test_autogptq_tinyllama_counts_its_base_model(bits: int, group: int, desc_act: bool) -> None:
+    """AutoGPTQ int4 and 3-bit act-order checkpoints of TinyLlama-1.1B: exactly the base model's parameters;
+    the all-zero F16 biases AutoGPTQ writes on bias-free linears are overhead."""
+    tensors = autogptq_llama_tensors(TINYLLAMA_1_1B, bits=bits, group=group)
+    qc = {"quant_method": "gptq", "bits": bits, "group_size": group, "desc_act": desc_act}
+    m = analyze([file_header("model.safetensors", tensors)], {**TINYLLAMA_CONFIG, "quantization_config": qc})
+    assert TINYLLAMA_1_1B.parameter_count() == 1_100_048_384
+    assert (m.effective_parameters, m.method, m.bits, m.flags) == (1_100_048_384, "gptq", bits, [])
+    qweight_rows = {t[2][0] for t in tensors if t[0].endswith("mlp.down_proj.qweight")}
+    assert qweight_rows == {5632 * bits // 32}  # 32/bits values per I32, 3-bit included
+    added = [t for t in tensors if t[0].endswith(".bias")]
+    assert len(added) == 22 * 7
+    assert m.overhead_bytes == overhead_of(tensors, (".qzeros", ".scales", ".g_idx", ".bias"))
+    assert m.storage_total == numel(tensors) > 0
+    # without the architecture's word, a bias is a parameter: the count is honest about what it knows
+    bare = analyze([file_header("model.safetensors", tensors)], {"quantization_config": qc})
+    assert bare.effective_parameters == 1_100_048_384 + numel(added)
+
+
+def test_autogptq_qwen_v1_keeps_its_real_c_attn_bias() -> None:
+    cfg = QwenV1Config()
+    tensors = autogptq_qwen_v1_tensors(cfg)
+    config = {
+        "model_type": "qwen",
+        "no_bias": True,
+        "quantization_config": {"quant_method": "gptq", "bits": 4},
+    }
+    m = analyze([file_header("model.safetensors", tensors)], config)
+    assert QwenV1Config(layers=24).parameter_count() == 1_836_828_672  # Qwen-1_8B
+    assert (m.effective_parameters, m.method, m.bits) == (cfg.parameter_count(), "gptq", 4)
+    added = [t for t in tensors if t[0].endswith(".bias") and ".c_attn." not in t[0]]
+    assert m.overhead_bytes == overhead_of(tensors, (".qzeros", ".scales", ".g_idx")) + nbytes(added)
+
+
+def test_attention_bias_flag_overrides_the_model_type() -> None:
+    tensors = autogptq_llama_tensors(CFG, bits=4)
+    qc = {"quant_method": "gptq", "bits": 4}
+    with_bias = analyze([file_header("m.safetensors", tensors)], {"model_type": "llama", "attention_bias": True,
+                                                                   "quantization_config": qc})  # fmt: skip
+    attention_biases = [t for t in tensors if t[0].endswith("_proj.bias") and ".self_attn." in t[0]]
+    assert with_bias.effective_parameters == CFG.parameter_count() + numel(attention_biases)
+
+
+def test_gpt_oss_reference_checkpoint_dot_blocks_and_scales() -> None:
+    """original/model.safetensors of openai/gpt-oss-20b: `.blocks`/`.scales` unpack like `_blocks`/`_scales`."""
+    tensors = gpt_oss_original_tensors(GPT_OSS_20B)
+    m = analyze([file_header("original/model.safetensors", tensors)])
+    assert (m.effective_parameters, m.method) == (20_914_757_184, "mxfp4")
+    assert m.storage_total == numel(gpt_oss_tensors(GPT_OSS_20B)) == 11_956_805_184
+    assert m.overhead_bytes == overhead_of(tensors, (".scales",)) and m.bits == 4

@@ -1,8 +1,16 @@
-"""Which files count as a repo's weights."""
+"""Which files count as a repo's weights: one weight set, alternates ignored with a reason."""
 
 from __future__ import annotations
 
-from hubcensus.crawler.files.weightfiles import WeightGroup, component_of, group_weight_files
+from hubcensus.crawler.files.weightfiles import Ignored, WeightGroup, component_of, group_weight_files
+
+GPT_OSS_20B_FILES = [  # openai/gpt-oss-20b's safetensors siblings (zero-based shard numbers, as published)
+    "model-00000-of-00002.safetensors",
+    "model-00001-of-00002.safetensors",
+    "model-00002-of-00002.safetensors",
+    "model.safetensors.index.json",
+    "original/model.safetensors",
+]
 
 
 def test_index_names_the_shards_and_consolidated_copy_is_ignored() -> None:
@@ -20,15 +28,61 @@ def test_index_names_the_shards_and_consolidated_copy_is_ignored() -> None:
             component="",
             index="model.safetensors.index.json",
             files=("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"),
-            ignored=("consolidated.safetensors",),
+            ignored=(Ignored("consolidated.safetensors", "not a shard of model.safetensors.index.json"),),
         )
     ]
+
+
+def test_gpt_oss_original_copy_is_an_alternate() -> None:
+    (group,) = group_weight_files(GPT_OSS_20B_FILES)
+    assert group.component == "" and group.index == "model.safetensors.index.json"
+    assert group.files == tuple(GPT_OSS_20B_FILES[:3])
+    assert group.ignored == (Ignored("original/model.safetensors", "alternate copy in original/"),)
+
+
+def test_subfolder_copies_are_alternates_of_the_root() -> None:
+    files = [
+        "model.safetensors",
+        "checkpoint-500/model.safetensors",
+        "onnx/model.safetensors",
+        "openvino/openvino_model.safetensors",
+        "text_encoder/model.safetensors",  # no model_index.json: not a pipeline component
+    ]
+    (group,) = group_weight_files(files)
+    assert group.files == ("model.safetensors",)
+    assert [(i.path, i.reason) for i in group.ignored] == [
+        ("checkpoint-500/model.safetensors", "alternate copy in checkpoint-500/"),
+        ("onnx/model.safetensors", "alternate copy in onnx/"),
+        ("openvino/openvino_model.safetensors", "alternate copy in openvino/"),
+        ("text_encoder/model.safetensors", "alternate copy in text_encoder/"),
+    ]
+
+
+def test_without_root_weights_one_folder_counts() -> None:
+    (only,) = group_weight_files(["original/model.safetensors", "config.json"])
+    assert (only.component, only.files, only.ignored) == ("original", ("original/model.safetensors",), ())
+    (latest,) = group_weight_files(
+        [
+            "checkpoint-500/model.safetensors",
+            "checkpoint-1000/model.safetensors",
+            "checkpoint-80/model.safetensors",
+        ]
+    )
+    assert latest.files == ("checkpoint-1000/model.safetensors",)
+    assert [i.path for i in latest.ignored] == [
+        "checkpoint-500/model.safetensors",
+        "checkpoint-80/model.safetensors",
+    ]
+    (named,) = group_weight_files(["original/model.safetensors", "merged/model.safetensors"])
+    assert named.files == ("merged/model.safetensors",)
+    assert named.ignored == (Ignored("original/model.safetensors", "alternate copy in original/"),)
 
 
 def test_diffusers_components_and_precision_variants() -> None:
     groups = group_weight_files(
         [
             "model_index.json",
+            "flux1-dev.safetensors",
             "transformer/diffusion_pytorch_model.safetensors.index.json",
             "transformer/diffusion_pytorch_model-00001-of-00002.safetensors",
             "transformer/diffusion_pytorch_model-00002-of-00002.safetensors",
@@ -39,7 +93,12 @@ def test_diffusers_components_and_precision_variants() -> None:
         ]
     )
     assert [(g.component, g.index, g.files, g.ignored) for g in groups] == [
-        ("text_encoder_2", None, ("text_encoder_2/model.safetensors",), ()),
+        (
+            "text_encoder_2",
+            None,
+            ("text_encoder_2/model.safetensors",),
+            (Ignored("flux1-dev.safetensors", "single-file copy beside the diffusers pipeline"),),
+        ),
         (
             "transformer",
             "transformer/diffusion_pytorch_model.safetensors.index.json",
@@ -53,7 +112,12 @@ def test_diffusers_components_and_precision_variants() -> None:
             "unet",
             None,
             ("unet/diffusion_pytorch_model.safetensors",),
-            ("unet/diffusion_pytorch_model.fp16.safetensors",),
+            (
+                Ignored(
+                    "unet/diffusion_pytorch_model.fp16.safetensors",
+                    "fp16 variant of diffusion_pytorch_model.safetensors",
+                ),
+            ),
         ),
         ("vae", None, ("vae/diffusion_pytorch_model.fp16.safetensors",), ()),
     ]
@@ -61,5 +125,6 @@ def test_diffusers_components_and_precision_variants() -> None:
 
 def test_no_weights_no_groups() -> None:
     assert group_weight_files(["pytorch_model.bin", "config.json"]) == []
+    assert group_weight_files(["model_index.json"]) == []
     assert component_of("model.safetensors") == ""
     assert component_of("text_encoder/model.safetensors") == "text_encoder"

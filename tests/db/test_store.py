@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from hubcensus.db import listing_store, store
 from hubcensus.db.connection import DatabaseBusy, DatabaseError, open_database
-from hubcensus.db.migrations import LATEST_VERSION
+from hubcensus.db.migrations import LATEST_VERSION, MIGRATIONS
 
 SHA1, SHA2 = "1" * 40, "2" * 40
 
@@ -53,7 +53,9 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     versions = [
         v for (v,) in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
     ]
-    assert versions == list(range(1, LATEST_VERSION + 1))
+    # versions are recorded, not counted: gaps are fine
+    assert versions == sorted(v for v, _, _ in MIGRATIONS)
+    assert versions[-1] == LATEST_VERSION
 
 
 def test_same_page_twice_changes_nothing(db) -> None:

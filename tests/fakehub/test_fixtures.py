@@ -1,4 +1,4 @@
-"""The real fixture repos (../shared/fixtures/hub) are served byte-exact and parsed as the files say."""
+"""The real fixture repos (tests/fixtures/hub) are served byte-exact and parsed as the files say."""
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     result = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[-1].startswith("run 1 ok: full, 2 pages, 1200 models seen (1200 new, 0 updated, 0 deleted)")
+    assert lines[-1].startswith("run 1 ok: full, 2 pages, 1200 models seen (1200 new, 0 updated, 0 renamed, 0 no longer public)")
     assert any(" full page 2: 1200 models" in line for line in lines)
     assert _models(db) == _truth(hub)
     status = runner.invoke(app, ["status", "--db", str(db)])
@@ -164,7 +164,7 @@ def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, t
     assert code == 0, err
     assert f"full (resumed), {15 - len(committed) // 200} pages" in lines[-1]
     # the killed run's staged pages are merged by the resumed run, which counts them as new
-    assert f"({3000 - len(merged)} new, 0 updated, 0 deleted)" in lines[-1]
+    assert f"({3000 - len(merged)} new, 0 updated, 0 renamed, 0 no longer public)" in lines[-1]
     assert _models(db) == _truth(hub)
     con = duckdb.connect(str(db), read_only=True)
     try:
