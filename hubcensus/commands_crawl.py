@@ -297,8 +297,13 @@ def _age(seconds: float) -> str:
 
 
 def status_command(db: DbOpt = None) -> None:
-    with _database(settings.resolve_db(db), read_only=True) as database:
+    from hubcensus.db.connection import remove_stale_lock
+
+    path = settings.resolve_db(db)
+    with _database(path, read_only=True) as database:
         lines = status_lines(database)
+    if remove_stale_lock(path):
+        lines.append(f"removed a stale lock file left by a killed run ({path.name}.lock)")
     for line in lines:
         typer.echo(line)
 

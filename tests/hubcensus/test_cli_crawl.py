@@ -159,6 +159,7 @@ def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, t
     staged = len(committed) - len(merged)
     assert (f"staged: {staged} listing rows" in status.output) == (staged > 0), status.output
     assert re.search(r"#1 full killed .*: the process ended without closing the run", status.output)
+    assert "removed a stale lock file" in status.output and not lock_path(db).exists()
     # the listing resume is under test, not the header pass (3000 models at 40 ms: minutes on a busy machine)
     resumed = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200", "--deep", "none")
     code, lines, err = resumed.finish()
