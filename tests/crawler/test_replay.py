@@ -81,8 +81,11 @@ def _assert_stored_exactly(con: duckdb.DuckDBPyConnection, items: list[dict]) ->
         stored = dict(zip(cols, row[0], strict=True))
         config = item.get("config") or {}
         safetensors = item.get("safetensors") or {}
-        files = sorted(s["rfilename"] for s in item["siblings"] if s["rfilename"].endswith(
-            (".safetensors", ".safetensors.index.json")))  # fmt: skip
+        names = [s["rfilename"] for s in item["siblings"]]
+        files = [n for n in names if n.endswith((".safetensors", ".safetensors.index.json", ".gguf"))]
+        if any(n.endswith(".safetensors") for n in files) and "model_index.json" in names:  # a diffusers pipeline
+            files.append("model_index.json")
+        files.sort()
         assert stored == {
             "model_id": item["id"], "hub_id": item["_id"], "author": item["author"],
             "created_at": parse_hub_date(item["createdAt"]), "last_modified": parse_hub_date(item["lastModified"]),
