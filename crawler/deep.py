@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from hubcensus.crawler import gguf_pass
+from hubcensus.crawler.config_pass import ConfigRead, read_config
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.budget import MemoryBudget
 from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
@@ -27,7 +28,7 @@ from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
 from hubcensus.crawler.walk.listing import normalize
-from hubcensus.db import listing_store, store
+from hubcensus.db import config_store, listing_store, store
 from hubcensus.db.connection import Database, utcnow
 from hubcensus.db.header_queue import Candidate, Selection, gated_pending, parse_selection, pending
 
@@ -61,7 +62,13 @@ class DeepSummary:
     """Gated models not tried because the client has no token (they stay pending)."""
     left: int = 0
     """Models not tried because the time budget ran out (the next run reads them first)."""
+    files: int = 0
+    """Safetensors files whose headers were read."""
+    bytes: int = 0
+    """Bytes of the weight files measured from those headers."""
     errors: list[str] = field(default_factory=list)
+    configs: int = 0
+    """config.json rows stored (KV cache figures)."""
 
 
 def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:
@@ -136,17 +143,8 @@ def read_safetensors(source: Any, candidate: Candidate, budget: MemoryBudget | N
 
 def read_model(
     source: Any, candidate: Candidate, budget: MemoryBudget | None = None
-) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
-    """Fetch and account one model (runs in a worker thread; no database access).
-
-    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
-    returns the safetensors figures with the `GGUFRepo` as a third element.
-    """
-    gguf = None
-    if gguf_pass.has_gguf(candidate.weight_files):
-        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
-        if gguf_pass.gguf_only(candidate.weight_files):
-            return gguf
+) -> tuple[RepoHeaders, ModelWeights]:
+    """Fetch and account one model (runs in a worker thread; no database access)."""
     headers = read_safetensors(source, candidate, budget)
     config = candidate.config
     if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
@@ -157,7 +155,25 @@ def read_model(
         if part is not None:
             label = f"{component}/" if component else ""
             weights.flags.extend(f"{label}{flag}" for flag in reconcile(part, index_metadata=metadata))
-    return (headers, weights) if gguf is None else (headers, weights, gguf)
+    return headers, weights
+
+
+def read_model_config(
+    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
+) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
+    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new).
+
+    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
+    returns the safetensors figures and config with the `GGUFRepo` as a fourth element.
+    """
+    gguf = None
+    if gguf_pass.has_gguf(candidate.weight_files):
+        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
+        if gguf_pass.gguf_only(candidate.weight_files):
+            return gguf
+    headers, weights = read_model(source, candidate, budget)
+    read = (headers, weights, read_config(source, candidate, headers.files))
+    return read if gguf is None else (*read, gguf)
 
 
 def run_deep(
@@ -184,17 +200,26 @@ def run_deep(
     summary = DeepSummary(models=count)
     if not authenticated:
         summary.gated_skipped = gated_pending(db, chosen)
-    read = _ReadRows()
+    read = _ReadRows(run_id=run_id)
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
-            if not isinstance(outcome, Exception):
-                read.add(candidate, outcome)
+            if isinstance(outcome, gguf_pass.GGUFRepo):
+                read.gguf.add(outcome, figures=True)
+                summary.files += len(outcome.reads)
+                summary.bytes += sum(r.entry.size for r in outcome.reads)
+                if read.due():
+                    read.store(db, summary)
+            elif isinstance(outcome, tuple):
+                read.add(candidate, *outcome)
+                summary.files += len(outcome[0].files)
+                summary.bytes += sum(f.file_size or 0 for f in outcome[0].files)
                 if read.due():
                     read.store(db, summary)
             else:
                 _record_failure(db, run_id, candidate, outcome, summary)
             if on_model is not None:
                 on_model(summary)
+            db.end_window()  # a boundary: a waiting reader gets the file while headers are read
     except CrawlInterrupted:
         read.store(db, summary)  # what was read before the stop is kept
         raise
@@ -225,7 +250,7 @@ def _fetch_all(
                     candidate = next(todo, None)
                     if candidate is None:
                         break
-                    running[pool.submit(read_model, client, candidate, budget)] = candidate
+                    running[pool.submit(read_model_config, client, candidate, budget)] = candidate
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -251,15 +276,24 @@ class _ReadRows:
     dtypes: list[dict[str, Any]] = field(default_factory=list)
     gguf: gguf_pass.GGUFRows = field(default_factory=gguf_pass.GGUFRows)
     since: float = field(default_factory=time.monotonic)
+    run_id: int | None = None
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    config_requests: int = 0
 
-    def add(self, candidate: Candidate, outcome: tuple[Any, ...] | gguf_pass.GGUFRepo) -> None:
-        if isinstance(outcome, gguf_pass.GGUFRepo):
-            self.gguf.add(outcome, figures=True)
-            return
-        headers, weights, *gguf = outcome
-        for repo in gguf:
-            self.gguf.add(repo, figures=False)
+    def add(
+        self,
+        candidate: Candidate,
+        headers: RepoHeaders,
+        weights: ModelWeights,
+        config: ConfigRead | None = None,
+        gguf: gguf_pass.GGUFRepo | None = None,
+    ) -> None:
+        if gguf is not None:  # GGUF files beside safetensors: stored, the figures stay the safetensors ones
+            self.gguf.add(gguf, figures=False)
         model, files, dtypes = model_rows(candidate, headers, weights)
+        if config is not None:
+            self.configs.extend([config.row] if config.row else [])
+            self.config_requests += config.requests
         self.models.append(model)
         self.files.extend(files)
         self.dtypes.extend(dtypes)
@@ -272,6 +306,9 @@ class _ReadRows:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
         summary.stored += self.gguf.store(db)
+        config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
+        summary.configs += len(self.configs)
+        self.configs, self.config_requests = [], 0
         self.models, self.files, self.dtypes = [], [], []
         self.since = time.monotonic()
 

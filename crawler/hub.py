@@ -357,3 +357,54 @@ def make_client(
     client = HubClient(endpoint, token, timeout=timeout, retry=retry, stop=stop)
     client.pacer = Pacer(sleep=client.sleep)
     return client
+
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds the first request of a run waits for a connection (an unreachable endpoint fails fast)."""
+
+
+class EndpointUnreachable(HubError):
+    """The endpoint did not answer the run's first request (one line, with a hint)."""
+
+
+def short_url(url: str, width: int = 60) -> str:
+    """`url` without query or fragment, cut to `width` characters (for one-line messages)."""
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    return base if len(base) <= width else base[: width - 3] + "..."
+
+
+def check_endpoint(client: HubClient, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+    """One listing request, not retried, before anything is written: is this a Hub that answers?
+
+    Raises `EndpointUnreachable` when the endpoint cannot be reached or does not answer like the
+    Hub's API (a 429 counts as an answer: the crawl's pacer then waits it out).
+    """
+    url = f"{client.endpoint}/api/models?limit=1"
+    target = short_url(client.endpoint)
+    client._count("requests", "api")
+    timeout = httpx2.Timeout(client.timeout, connect=min(connect_timeout, client.timeout))
+    try:
+        response = client._session.request("GET", url, headers=client._headers, timeout=timeout)
+    except httpx2.TimeoutException as exc:
+        raise EndpointUnreachable(
+            "timeout", f"{target} did not answer ({type(exc).__name__})", target=target
+        ) from None
+    except (httpx2.HTTPError, OSError, ValueError) as exc:
+        raise EndpointUnreachable(
+            "connection", f"cannot reach {target} ({type(exc).__name__})", target=target
+        ) from None
+    client.pacer.observe("api", response.headers)
+    if response.status_code == 429 or response.status_code < 400:
+        if response.status_code < 400:
+            try:
+                if not isinstance(json.loads(response.content), list):
+                    raise ValueError("not a list")
+            except ValueError:
+                raise EndpointUnreachable(
+                    "parse", f"{target} answered, but not like the Hub's API (/api/models)", target=target
+                ) from None
+        return
+    raise EndpointUnreachable(
+        "http", f"{target} answered HTTP {response.status_code} to /api/models: is it a Hub endpoint?",
+        target=target, status=response.status_code,
+    )  # fmt: skip

@@ -64,9 +64,14 @@ class CrawlOptions:
     """DuckDB's memory_limit for the crawl (None: DuckDB's default, 80% of RAM). It caps the buffer
     cache, which otherwise keeps every block it read: a 2M-model walk peaked at 1.1 GB uncapped,
     650 MB at 400 MB."""
+    label: str | None = None
+    """What the data is, when it is not the Hub (the demo: 'demo data from a synthetic Hub'); kept in
+    crawl_state as `dataset.label`, and reports say it at the top."""
 
 
 ProgressHook = Callable[[CrawlSummary], None]
+HeaderHook = Callable[[CrawlSummary, Any], None]
+"""Called after every model of the header pass with the run's summary and the `DeepSummary`."""
 DeepHook = Callable[[Database, HubClient, CrawlSummary], None]
 
 
@@ -109,18 +114,49 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, options: CrawlOptions) -> None:
-    """The header pass, `crawler.deep.run_deep` (imported only when asked for)."""
+def _deep_default(
+    db: Database,
+    client: HubClient,
+    summary: CrawlSummary,
+    options: CrawlOptions,
+    on_header: HeaderHook | None = None,
+) -> None:
+    """The header pass, `crawler.deep.run_deep` (imported only when asked for).
+
+    The run's counters follow the pass as it goes (stored batches are written to the ledger), so
+    an interrupted or killed pass leaves the ledger with what was really stored.
+    """
     from hubcensus.crawler.deep import run_deep
 
-    result = run_deep(
-        db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes,
-        memory_mb=options.memory_limit_mb,
-    )  # fmt: skip
+    base_fetched, base_errors = summary.headers_fetched, summary.errors
+    seen: list[Any] = []
+    written = [0]
+
+    def follow(result: Any) -> None:
+        if not seen:
+            seen.append(result)
+        summary.headers_fetched = base_fetched + result.stored
+        summary.errors = base_errors + result.failed + result.unreadable
+        summary.__dict__.update(client.counters())
+        if result.stored != written[0]:  # a batch was just stored: the ledger says so in the same window
+            written[0] = result.stored
+            store.update_run(db, summary.run_id, summary.counters())
+        if on_header is not None:
+            on_header(summary, result)
+
+    try:
+        result = run_deep(
+            db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes,
+            memory_mb=options.memory_limit_mb, on_model=follow,
+        )  # fmt: skip
+    finally:
+        if seen:  # interrupted: what the pass stored before the stop counts (the ledger is closed next)
+            summary.headers_fetched = base_fetched + seen[0].stored
+            summary.errors = base_errors + seen[0].failed + seen[0].unreadable
     summary.headers_left += result.left
-    summary.headers_fetched += result.stored
+    summary.headers_fetched = base_fetched + result.stored
     summary.gated_skipped += result.gated_skipped
-    summary.errors += result.failed + result.unreadable
+    summary.errors = base_errors + result.failed + result.unreadable
 
 
 @dataclass
@@ -205,6 +241,7 @@ class _Walk:
         store.update_run(self.db, s.run_id, s.counters())
         if self.on_page is not None:
             self.on_page(s)
+        self.db.end_window()  # a boundary: the window ends if readers wait (or after a few seconds)
 
     def merge(self) -> None:
         """Merge every staged listing row (this run's, or a killed run's) into `models` and history."""
@@ -332,6 +369,7 @@ def crawl(
     on_page: ProgressHook | None = None,
     deep: DeepHook | None = None,
     handle_signals: bool = True,
+    on_header: HeaderHook | None = None,
 ) -> CrawlSummary:
     """Run one crawl and return its summary; the ledger row is closed whatever happens.
 
@@ -340,13 +378,15 @@ def crawl(
     """
     options = options or CrawlOptions()
     if options.memory_limit_mb:
-        db.con.execute(f"SET memory_limit = '{int(options.memory_limit_mb)}MB'")
+        db.configure(memory_limit=f"{int(options.memory_limit_mb)}MB")
     keys = _keys(options.author)
     watermark = _parse(store.get_state(db, keys["watermark"]))
     resuming = store.get_state(db, keys["full.cursor"]) is not None
     due = full_walk_due(db, options.full_every, keys["full.completed_at"])
     mode = "full" if options.full or resuming or watermark is None or due else "incremental"
     run_id = store.start_run(db, mode=mode, endpoint=client.endpoint, version=version())
+    if options.label:
+        store.set_state(db, {"dataset.label": options.label})
     seen_at = store.run_started_at(db, run_id) or utcnow()
     summary = CrawlSummary(run_id=run_id, mode=mode, endpoint=client.endpoint)
     walk = _Walk(db, client, options, summary, seen_at, on_page, keys)
@@ -363,11 +403,11 @@ def crawl(
                 if deep is not None:
                     deep(db, client, summary)
                 else:
-                    _deep_default(db, client, summary, options)
+                    _deep_default(db, client, summary, options, on_header)
         summary.status = "ok"
     except CrawlInterrupted:
         summary.status = "interrupted"
-        summary.message = "stopped by a signal; a full walk resumes from its checkpoint"
+        summary.message = _interrupted_message(summary)
     except HubError as exc:
         summary.status = "failed"
         summary.message = f"{exc.target}: {exc}"
@@ -380,6 +420,17 @@ def crawl(
         _merge_before_leaving(walk)
     _close(db, summary, client, started)
     return summary
+
+
+def _interrupted_message(summary: CrawlSummary) -> str:
+    if summary.complete:
+        return (
+            f"stopped by a signal in the header pass after {summary.headers_fetched} models' headers; "
+            "the next run reads the rest first"
+        )
+    if summary.mode == "full":
+        return "stopped by a signal during the walk; the next run resumes the full walk from its checkpoint"
+    return "stopped by a signal during the walk; the watermark was not advanced"
 
 
 def _merge_before_leaving(walk: _Walk) -> None:
@@ -397,3 +448,4 @@ def _close(db: Database, summary: CrawlSummary, client: HubClient, started: floa
     store.finish_run(
         db, summary.run_id, status=summary.status, counters=summary.counters(), message=summary.message
     )
+    db.release()

@@ -80,6 +80,11 @@ MIGRATIONS: list[Migration] = [
             _create(schema.model_renames),
         ),
     ),
+    (
+        6,
+        "model configs (KV cache): model_configs, crawl_runs.configs_fetched",
+        _steps(_create(schema.model_configs), _add_columns(schema.crawl_runs, "configs_fetched")),
+    ),
     (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
 ]
 

@@ -118,7 +118,7 @@ crawl_runs = sa.Table(
     sa.Column("endpoint", Text),
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
-    sa.Column("status", Text, comment="running|ok|failed|interrupted"),
+    sa.Column("status", Text, comment="running|ok|failed|interrupted|killed"),
     sa.Column("pages", sa.Integer),
     sa.Column("models_seen", Big),
     sa.Column("models_new", Big),
@@ -136,6 +136,7 @@ crawl_runs = sa.Table(
     sa.Column("message", Text),
     sa.Column("version", Text, comment="hubcensus version"),
     sa.Column("models_renamed", Big, comment="known _ids seen under a new name (rows in model_renames)"),
+    sa.Column("configs_fetched", Big, comment="config.json requests of the header pass (KV cache rules)"),
 )
 
 crawl_state = sa.Table(
@@ -239,6 +240,44 @@ schema_migrations = sa.Table(
     sa.Column("applied_at", sa.DateTime),
 )
 
+
+model_configs = sa.Table(
+    "model_configs",
+    metadata,
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text, comment="commit whose config.json was read"),
+    sa.Column("fetched_at", sa.DateTime),
+    sa.Column("model_type", Text, comment="config (or text_config) model_type"),
+    sa.Column(
+        "rule", Text, comment="KV rule applied, e.g. llama-style, falcon, mla, llama-style+sliding-pattern"
+    ),
+    sa.Column("attention", Text, comment="mha|gqa|mqa|mla|hybrid|none"),
+    sa.Column("layers", sa.Integer),
+    sa.Column("attention_layers", sa.Integer, comment="layers holding a KV cache"),
+    sa.Column("full_layers", sa.Integer),
+    sa.Column("sliding_layers", sa.Integer),
+    sa.Column("heads", sa.Integer),
+    sa.Column("kv_heads", sa.Integer, comment="1 for MLA (one latent vector)"),
+    sa.Column("head_dim", sa.Integer, comment="for MLA: kv_lora_rank + qk_rope_head_dim"),
+    sa.Column("kv_lora_rank", sa.Integer),
+    sa.Column("qk_rope_head_dim", sa.Integer),
+    sa.Column("sliding_window", sa.Integer, comment="window of the sliding layers (NULL: none binds)"),
+    sa.Column("max_context", Big, comment="max_position_embeddings / n_positions / seq_length"),
+    sa.Column(
+        "kv_bytes_per_token", Big, comment="bf16, one sequence, every layer (context within the window)"
+    ),
+    sa.Column("kv_full_bytes_per_token", Big, comment="bf16, full-attention layers"),
+    sa.Column(
+        "kv_sliding_bytes_per_token", Big, comment="bf16, sliding layers (capped at sliding_window tokens)"
+    ),
+    sa.Column("kv_uncompressed_bytes_per_token", Big, comment="MLA: what multi-head attention would cache"),
+    sa.Column(
+        "header_check", Text, comment="agrees|disagrees with the safetensors shapes; NULL: not checkable"
+    ),
+    sa.Column("reason", Text, comment="why the KV figures are NULL"),
+    sa.Column("flags", Tags),
+    sa.Column("fields", sa.JSON, comment="the config fields the rule read"),
+)
 
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "models": ("model_id",),

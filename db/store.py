@@ -52,12 +52,18 @@ def get_state(db: Database, key: str) -> str | None:
     return None if row is None else row[0]
 
 
+KILLED_MESSAGE = "the process ended without closing the run (killed, or the machine stopped)"
+
+
 def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
-    """Open a run in the ledger; runs left 'running' by a dead process become 'interrupted'."""
+    """Open a run in the ledger; runs left 'running' by a dead process become 'killed'.
+
+    The caller holds the writer lock, so no other run can still be alive.
+    """
     con = db.con
     con.execute(
-        "UPDATE crawl_runs SET status = 'interrupted', message = coalesce(message, 'process ended without closing the run') "
-        "WHERE status = 'running'"
+        "UPDATE crawl_runs SET status = 'killed', message = coalesce(message, ?) WHERE status = 'running'",
+        [KILLED_MESSAGE],
     )
     run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM crawl_runs").fetchone()[0]
     con.execute(

@@ -201,6 +201,101 @@ GROUP BY ALL;
 
 CREATE OR REPLACE VIEW v_cost_per_billion AS SELECT * FROM cost_per_billion(NULL);
 
+-- KV cache (model_configs, from each text-generating model's config.json). Bytes of one sequence of
+-- `ctx` tokens in bf16: full-attention layers grow with the context, sliding layers stop at their window.
+CREATE OR REPLACE MACRO kv_cache_bytes(full_bpt, sliding_bpt, sliding_window, ctx) AS
+    full_bpt * ctx + sliding_bpt * CASE WHEN sliding_window IS NULL THEN ctx ELSE least(ctx, sliding_window) END;
+
+-- The most tokens (one sequence, bf16) whose KV cache fits in `budget` bytes, capped at `max_ctx` when known.
+CREATE OR REPLACE MACRO kv_longest_context(full_bpt, sliding_bpt, sliding_window, max_ctx, budget) AS
+    CASE
+        WHEN full_bpt IS NULL OR sliding_bpt IS NULL OR budget IS NULL THEN NULL
+        WHEN budget < 0 THEN 0
+        WHEN full_bpt + sliding_bpt = 0 THEN max_ctx
+        WHEN sliding_window IS NULL OR sliding_bpt = 0 OR (full_bpt + sliding_bpt) * sliding_window > budget
+            THEN least(floor(budget / (full_bpt + sliding_bpt))::BIGINT, coalesce(max_ctx, 9223372036854775807))
+        WHEN full_bpt = 0 THEN max_ctx
+        ELSE least(floor((budget - sliding_bpt * sliding_window) / full_bpt)::BIGINT,
+                   coalesce(max_ctx, 9223372036854775807))
+    END;
+
+-- Memory to run: weights + KV cache of current text-generating models whose config was read.
+CREATE OR REPLACE VIEW v_model_memory AS
+SELECT
+    m.model_id,
+    m.created_at,
+    date_trunc('month', m.created_at) AS created_month,
+    m.pipeline_tag,
+    m.effective_params AS params,
+    m.weight_bytes AS weights_bytes,
+    m.weights_source,
+    c.attention,
+    c.rule,
+    c.kv_bytes_per_token,
+    c.kv_full_bytes_per_token,
+    c.kv_sliding_bytes_per_token,
+    c.sliding_window,
+    c.kv_uncompressed_bytes_per_token,
+    kv_cache_bytes(c.kv_full_bytes_per_token, c.kv_sliding_bytes_per_token, c.sliding_window, 8192) AS kv_bytes_8k,
+    kv_cache_bytes(c.kv_full_bytes_per_token, c.kv_sliding_bytes_per_token, c.sliding_window, 32768) AS kv_bytes_32k,
+    c.max_context,
+    kv_longest_context(c.kv_full_bytes_per_token, c.kv_sliding_bytes_per_token, c.sliding_window, c.max_context,
+                       24 * 1024 ^ 3 - m.weight_bytes) AS longest_context_24gb,
+    c.header_check,
+    c.reason,
+    c.sha = m.sha AS config_current
+FROM models m
+JOIN model_configs c ON c.model_id = m.model_id
+WHERE m.deleted_at IS NULL;
+
+-- KV bytes per token (bf16) per billion effective parameters of the text-generating models created each month.
+CREATE OR REPLACE MACRO kv_by_month(since) AS TABLE
+SELECT created_month, count(*) AS models,
+       quantile_cont(kv_bytes_per_token / (params / 1e9), 0.25) AS p25_kv_per_billion,
+       quantile_cont(kv_bytes_per_token / (params / 1e9), 0.5) AS median_kv_per_billion,
+       quantile_cont(kv_bytes_per_token / (params / 1e9), 0.75) AS p75_kv_per_billion,
+       quantile_cont(kv_bytes_per_token, 0.5) AS median_kv_bytes_per_token
+FROM v_model_memory
+WHERE kv_bytes_per_token > 0 AND params >= 100000000 AND created_month IS NOT NULL
+  AND (since IS NULL OR created_at >= since)
+GROUP BY ALL;
+
+CREATE OR REPLACE VIEW v_kv_by_month AS SELECT * FROM kv_by_month(NULL);
+
+-- Attention kinds (mha, gqa, mqa, mla, hybrid, none) of the text-generating models created each month.
+CREATE OR REPLACE MACRO attention_by_month(since) AS TABLE
+SELECT created_month, attention, count(*) AS models,
+       count(*) / sum(count(*)) OVER (PARTITION BY created_month) AS share_models
+FROM v_model_memory
+WHERE attention IS NOT NULL AND created_month IS NOT NULL AND (since IS NULL OR created_at >= since)
+GROUP BY 1, 2;
+
+CREATE OR REPLACE VIEW v_attention_by_month AS SELECT * FROM attention_by_month(NULL);
+
+-- The longest context (one sequence, bf16 KV cache, weights as stored) that fits in 24 GiB, binned.
+CREATE OR REPLACE MACRO context_in_24gb(since) AS TABLE
+WITH b AS (
+    SELECT CASE
+               WHEN longest_context_24gb IS NULL THEN 'unbounded'
+               WHEN longest_context_24gb < 1 THEN 'weights do not fit'
+               WHEN longest_context_24gb < 4096 THEN '< 4k'
+               WHEN longest_context_24gb < 8192 THEN '4k-8k'
+               WHEN longest_context_24gb < 32768 THEN '8k-32k'
+               WHEN longest_context_24gb < 131072 THEN '32k-128k'
+               ELSE '128k+'
+           END AS context_bin,
+           longest_context_24gb IS NOT NULL AND longest_context_24gb = max_context AS at_max_context
+    FROM v_model_memory
+    WHERE kv_bytes_per_token IS NOT NULL AND weights_bytes > 0 AND (since IS NULL OR created_at >= since)
+)
+SELECT context_bin,
+       list_position(['weights do not fit', '< 4k', '4k-8k', '8k-32k', '32k-128k', '128k+', 'unbounded'],
+                     context_bin) AS bin_order,
+       count(*) AS models, count(*) FILTER (WHERE at_max_context) AS at_max_context
+FROM b GROUP BY 1, 2;
+
+CREATE OR REPLACE VIEW v_context_in_24gb AS SELECT * FROM context_in_24gb(NULL);
+
 -- GGUF variants of each live model at its current sha: split shards joined into one variant
 -- (shards share `variant`, the path without `-0000k-of-0000n` and `.gguf`). `complete`: every
 -- shard present and read. Bits per weight = tensor bytes * 8 / parameters (ggml block sizes, scales

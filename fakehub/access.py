@@ -73,6 +73,14 @@ def find_repo(cat: Catalog, req: Request, repo_id: str, revision: str | None, re
     return repo
 
 
+def may_read_files(cat: Catalog, repo: Repo, headers: Mapping[str, str]) -> bool:
+    """Whether this request may read the repo's file bytes (not gated, or a token on the list)."""
+    if not repo.gated:
+        return True
+    tok = token(headers)
+    return tok is not None and tok not in cat.gate_denied
+
+
 def check_gate(cat: Catalog, repo: Repo, headers: Mapping[str, str]) -> None:
     """Gated files: 401 anonymous, 403 for a token not on the list."""
     if not repo.gated:

@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator
 from urllib.parse import quote, urlencode
 
-from hubcensus.fakehub.access import check_gate, find_repo
+from hubcensus.fakehub.access import check_gate, find_repo, may_read_files
 from hubcensus.fakehub.answers import HubError, Request, Response, bad_request
 from hubcensus.fakehub.catalog import Catalog
 from hubcensus.fakehub.repo import RepoFile
-from hubcensus.fakehub.tree import entries, expanded, path_entry
+from hubcensus.fakehub.tree import entries, expanded, masked, path_entry
 from hubcensus.fakehub.xet import signed_url, xet_hash
 
 CHUNK = 1 << 20
@@ -58,9 +58,10 @@ def resolve(cat: Catalog, req: Request) -> Response:
     """HEAD/GET /{id}/resolve|raw/{rev}/{path}: small files 200/206 here (ETag, X-Repo-Commit, ranges); LFS files
     302 to the CDN (X-Linked-Size, X-Linked-Etag, X-Xet-Hash, X-Repo-Commit); renamed repos 307."""
     p = req.parts
-    kind, rev, path = p[2], p[3], "/".join(p[4:])
+    k = 2 if len(p) >= 5 and p[2] in ("resolve", "raw") else 1  # /{org}/{name}/resolve/... or /{name}/resolve/...
+    kind, rev, path = p[k], p[k + 1], "/".join(p[k + 2:])
     rest = f"/{kind}/{quote(rev, safe='')}/{quote(path)}"
-    repo = find_repo(cat, req, f"{p[0]}/{p[1]}", rev, "/{id}" + rest)
+    repo = find_repo(cat, req, "/".join(p[:k]), rev, "/{id}" + rest)
     check_gate(cat, repo, req.headers)
     f = repo.files.get(path)
     if f is None:
@@ -120,6 +121,8 @@ def tree(cat: Catalog, req: Request) -> Response:
         kept = [(k, v) for k, v in req.params if k != "cursor"] + [("cursor", _tree_cursor(start + size))]
         url = f"http://{req.host or '127.0.0.1'}/api/models/{p[2]}/{p[3]}{suffix}?{urlencode(kept)}"
         headers["Link"] = f'<{url}>; rel="next"'
+    if not may_read_files(cat, repo, req.headers):
+        page = [masked(e) for e in page]
     return Response.json([expanded(e, repo) if expand else e for e in page], headers=headers)
 
 
@@ -138,6 +141,8 @@ def paths_info(cat: Catalog, req: Request) -> Response:
     out = []
     for path in dict.fromkeys(paths):
         e = path_entry(repo, path)
+        if e is not None and not may_read_files(cat, repo, req.headers):
+            e = masked(e)
         if e is not None:
             out.append(expanded(e, repo) if expand else e)
     return Response.json(out)

@@ -47,6 +47,8 @@ class EpochTable:
     disabled: np.ndarray
     former: dict[int, list[tuple[int, int]]]  # index -> [(epoch of the rename, owner code before it)]
     listed: np.ndarray  # alive and public: what the listing shows
+    private_set: frozenset[int] = frozenset()  # the same as `private` / `disabled`, for fast lookups by index
+    disabled_set: frozenset[int] = frozenset()
 
 
 
@@ -86,4 +88,5 @@ def evolve(seed: int, rows_at: Callable[[int], int], epoch: int, modified0: np.n
         disabled[:r] |= live & (u_dis < P_DISABLE)
         alive[:r] &= ~((u_del < P_DELETE) & ~upd)
     return EpochTable(epoch, rows, alive, modified, version, flips, org, gated.astype(np.int8), private, disabled,
-                      former, alive & ~private)
+                      former, alive & ~private, frozenset(np.flatnonzero(private).tolist()),
+                      frozenset(np.flatnonzero(disabled).tolist()))

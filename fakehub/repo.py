@@ -121,6 +121,7 @@ class Repo:
     hub_id: str | None = None  # the Hub's `_id`; survives renames (default: derived from createdAt and the id)
     private: bool = False  # private (not yours) = answered like a missing repo; never listed
     disabled: bool = False  # listed with disabled=true; info and files answer 403
+    former_ids: list[str] = field(default_factory=list)  # older names (hub.json `former_ids`), oldest first
 
     @property
     def author(self) -> str:

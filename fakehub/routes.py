@@ -43,7 +43,8 @@ ROUTES: tuple[Route, ...] = (
     Route("model_info", "api", ("GET",),
           lambda p: p[:2] == ["api", "models"] and (len(p) in (3, 4) or (len(p) == 6 and p[4] == "revision")),
           api_models.model_info),
-    Route("resolve", "resolvers", ("GET", "HEAD"), lambda p: len(p) >= 5 and p[2] in ("resolve", "raw"),
+    Route("resolve", "resolvers", ("GET", "HEAD"),
+          lambda p: (len(p) >= 5 and p[2] in ("resolve", "raw")) or (len(p) >= 4 and p[1] in ("resolve", "raw")),
           api_files.resolve),
 )
 OTHER = Route("other", "api", ("GET", "HEAD", "POST"), lambda p: True, None)

@@ -78,6 +78,7 @@ class Handler(BaseHTTPRequestHandler):
     """One connection; HTTP/1.1 keep-alive, every response has a Content-Length."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small answers (302s, errors) must not wait for a delayed ACK
     server: FakeHubServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -166,11 +167,15 @@ class Handler(BaseHTTPRequestHandler):
         if parts[1:] == ["stats"]:
             return Response.json(srv.stats.snapshot())
         if parts[1:] == ["truth"]:
-            model_id = dict(params).get("id", "")
-            truth = srv.catalog.truth(model_id)
+            q = dict(params)
+            model_id = q.get("id", "")
+            truth = srv.catalog.truth_by_hub_id(q["_id"]) if "_id" in q else srv.catalog.truth(model_id)
             if truth is None:
                 return error_response(HubError(404, "RepoNotFound", f"Repository {model_id} not found"))
             return Response.json(truth)
+        if parts[1:] == ["renames"]:
+            since = dict(params).get("since")
+            return Response.json(srv.catalog.renames(int(since) if since and since.isdigit() else None))
         if parts[1:] == ["health"]:
             return Response.json({"ok": True, "epoch": srv.catalog.epoch, "size": srv.catalog.size,
                                   "cdn": srv.cdn_url})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from hubcensus.fakehub.repo import Repo
@@ -41,6 +42,13 @@ class StaticRepos:
         self.former: dict[str, int] = {}
         self.deleted: set[int] = set()
         self.events: list[RenameEvent] = []
+        for j, (r, _) in enumerate(self.pairs):  # declared history (hub.json `former_ids`), epoch 0
+            names = [*r.former_ids, r.id]
+            for old, new in pairwise(names):
+                if old in self.by_id:
+                    raise ValueError(f"{old!r} is both a repo and a former name")
+                self.former[old] = j
+                self.events.append(RenameEvent(r.object_id, old, new, 0))
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import threading
 from functools import lru_cache
 from typing import Any
@@ -38,6 +39,7 @@ from hubcensus.fakehub.specs import (
 
 T_START = parse_iso("2019-01-01T00:00:00.000Z")
 SENTINEL = parse_iso("2022-03-02T23:29:04.000Z")
+PADDED_FROM = parse_iso("2023-03-01T00:00:00.000Z")  # safetensors >= 0.3 pads headers to 8; older writers did not
 N_ORGS = N_ORGS_HINT
 YEARS = np.array([parse_iso(f"{y}-01-01T00:00:00.000Z") for y in range(2020, 2027)], dtype=np.int64)
 DERIVED = ("gptq", "awq", "bnb4", "bnb8", "fp8", "nvfp4", "ct", "mlx", "gguf")
@@ -64,6 +66,8 @@ class SyntheticSource:
         self.llm_rows = np.zeros(0, np.int64)
         self._tables: dict[int, EpochTable] = {}
         self._names: dict[int, str] = {}
+        self._ids: dict[int, tuple[str, str]] = {}  # index -> (first id, `_id`)
+        self._mids: dict[int, str] = {}
         self._org_names = [org_name(c) for c in range(N_ORGS)]
         self._lock = threading.Lock()
 
@@ -175,20 +179,35 @@ class SyntheticSource:
         """The name part (after the owner) of an index; it never changes."""
         got = self._names.get(i)
         if got is None:
-            if len(self._names) > 500_000:
+            if len(self._names) > 100_000:
                 self._names.clear()
             self._names[i] = got = self._name(i, KINDS[int(self.kind[i])])
         return got
 
+    def _first(self, i: int) -> tuple[str, str]:
+        """(first id, `_id`) of an index, cached."""
+        got = self._ids.get(i)
+        if got is None:
+            if len(self._ids) > 300_000:  # (the old cache of ids alone held 500k: same memory)
+                self._ids.clear()
+            mid = self._mids.get(i >> 12)
+            if mid is None:
+                mid = self._mids[i >> 12] = f"{hash64(self.seed, i >> 12, 7) & 0xFF_FFFF_FFFF:010x}"
+            hid = f"{(int(self.created[i]) // 1000) & 0xFFFFFFFF:08x}{mid}{i & 0xFFFFFF:06x}"
+            name = self._names.get(i) or self._name(i, KINDS[int(self.kind[i])])
+            got = self._ids[i] = (f"{self._org_names[int(self.org[i])]}/{name}", hid)
+        return got
+
     def id_of(self, i: int, t: EpochTable | None = None) -> str:
         """The repo id of an index at the epoch of table `t` (None: its first name)."""
-        code = int(t.org[i] if t is not None and i < t.rows else self.org[i])
-        return f"{self._org_names[code]}/{self.name_of(i)}"
+        if t is None or i not in t.former:
+            return self._first(i)[0]
+        return f"{self._org_names[int(t.org[i])]}/{self.name_of(i)}"
 
     def hub_id(self, i: int) -> str:
-        """The `_id`: createdAt seconds (4 bytes), 5 seeded bytes, then the index as the 3-byte counter."""
-        mid = hash64(self.seed, i >> 12, 7) & 0xFF_FFFF_FFFF
-        return f"{(int(self.created[i]) // 1000) & 0xFFFFFFFF:08x}{mid:010x}{i & 0xFFFFFF:06x}"
+        """The `_id`: createdAt seconds (4 bytes), 5 seeded bytes (one value per block of 4096 indices, like a
+        process's random part), then the index as the 3-byte counter."""
+        return self._first(i)[1]
 
     def index_of_hub_id(self, hub_id: str, epoch: int) -> int | None:
         """The index carrying this `_id` at `epoch`, else None."""
@@ -253,13 +272,14 @@ class SyntheticSource:
         return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base, t),
                 "base_hub_id": None if base < 0 else self.hub_id(base), "id": self.id_of(i, t),
                 "gated": gated, "version": int(t.version[i]), "flips": flips, "alive": bool(t.alive[i]),
-                "private": bool(t.private[i]), "disabled": bool(t.disabled[i]), "modified": int(t.modified[i])}
+                "private": i in t.private_set, "disabled": i in t.disabled_set, "modified": int(t.modified[i]),
+                "padded": bool(self.born[i] >= PADDED_FROM or flips > 0)}
 
     def repo(self, i: int, epoch: int) -> Repo:
         """The Repo of index i at an epoch (files built lazily)."""
         sp = self.spec(i, epoch)
         kind: Kind = sp["kind"]
-        tpl = _template(kind, sp["arch"], sp["dtype"])
+        tpl = _template(kind, sp["arch"], sp["dtype"], sp["padded"])
         sizes, smalls, prefix = tpl["sizes"], tpl["smalls"], tpl["prefix"]
         relation = "quantized" if sp["base"] else None
         seed, flips = self.seed, sp["flips"]
@@ -293,6 +313,7 @@ class SyntheticSource:
         repo = self.repo(i, epoch)
         kind: Kind = sp["kind"]
         w = _weights(tuple(components(kind, sp["arch"], sp["dtype"])))
+        files = _template(kind, sp["arch"], sp["dtype"], sp["padded"])["files"]
         eff = w["effective"]
         if kind.scheme == "gguf":
             eff = repo.gguf["total"] if repo.gguf else 0
@@ -301,7 +322,7 @@ class SyntheticSource:
         return {"id": repo.id, "sha": repo.sha, "created_at": iso(repo.created_ms),
                 "last_modified": iso(repo.modified_ms), "library_name": repo.library_name,
                 "pipeline_tag": repo.pipeline_tag, "tags": repo.tags, "gated": repo.gated,
-                "files": w["files"], "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
+                "files": files, "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
                 "hub_safetensors": repo.safetensors, "effective_parameters": eff,
                 "quant_method": kind.quant_method, "base_model": sp["base"], "deleted": not sp["alive"],
                 "kind": kind.name, "arch": sp["arch"], "dtype": sp["dtype"], "gguf": repo.gguf,
@@ -338,11 +359,14 @@ def _weights(comps: tuple) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=2048)
-def _template(kind: Kind, arch: str, dtype: str) -> dict[str, Any]:
-    """What every repo of one (kind, arch, dtype) shares: sorted file sizes, small files, prefixes, summaries.
+def _template(kind: Kind, arch: str, dtype: str, padded: bool = True) -> dict[str, Any]:
+    """What every repo of one (kind, arch, dtype) shares: sorted file sizes, small files, prefixes, summaries,
+    per-file truth. `padded=False`: headers as safetensors < 0.3 wrote them (JSON not padded to 8 bytes).
 
     Shared objects: callers must not mutate them.
     """
+    if not padded:
+        return _unpadded(_template(kind, arch, dtype, True))
     comps = tuple(components(kind, arch, dtype))
     weights = _weights(comps)
     sizes = dict(weights["sizes"])
@@ -355,13 +379,27 @@ def _template(kind: Kind, arch: str, dtype: str) -> dict[str, Any]:
     smalls.update(index_files(comps))
     sizes.update({p: len(data) for p, data in smalls.items()})
     return {"sizes": {p: sizes[p] for p in sorted(sizes)}, "smalls": smalls, "prefix": weights["prefix"],
-            "hub": weights["hub"], "config": config_for(kind, arch, dtype)[1], "gguf": gguf}
+            "files": weights["files"],
+            "hub": weights["hub"], "config": {} if kind.scheme == "gguf" else config_for(kind, arch, dtype)[1],
+            "gguf": gguf}
+
+
+def _unpadded(tpl: dict[str, Any]) -> dict[str, Any]:
+    """The template with every safetensors header's trailing pad spaces removed (sizes shrink to match)."""
+    prefix, sizes, files = dict(tpl["prefix"]), dict(tpl["sizes"]), dict(tpl["files"])
+    for p, pre in tpl["prefix"].items():
+        raw = pre[8:].rstrip(b" ")
+        prefix[p] = struct.pack("<Q", len(raw)) + raw
+        sizes[p] -= len(pre) - len(prefix[p])
+        files[p] = {**files[p], "size": sizes[p], "header_len": len(raw)}
+    return {**tpl, "prefix": prefix, "sizes": sizes, "files": files}
 
 
 def _small_files(cfg: bytes, kind: Kind) -> dict[str, bytes]:
     out = {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.gguf filter=lfs diff=lfs merge=lfs -text\n",
            "README.md": f"---\nlibrary_name: {kind.library}\n---\n# Model card\n\nGenerated by fakehub.\n".encode()}
-    out["model_index.json" if kind.library == "diffusers" else "config.json"] = cfg
+    if kind.scheme != "gguf":  # GGUF-only repos ship no config.json (the listing's `config` is {})
+        out["model_index.json" if kind.library == "diffusers" else "config.json"] = cfg
     if kind.library == "diffusers":
         out.update(_diffusers_configs(kind))
     return out

@@ -37,6 +37,12 @@ def dir_entry(path: str, below: list[str], repo: Repo) -> dict[str, Any]:
             "path": path}
 
 
+def masked(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry as shown to a caller who may not read a gated repo's files: `xetHash` masked as 64 `*`
+    (HUB_API.md: "may be masked"; tying it to gated access is fakehub's choice)."""
+    return {**entry, "xetHash": "*" * 64} if "xetHash" in entry else entry
+
+
 def expanded(entry: dict[str, Any], repo: Repo) -> dict[str, Any]:
     """An entry with what `expand=true` adds: lastCommit, and the security scan status for files."""
     out = dict(entry)

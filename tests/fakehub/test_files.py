@@ -281,3 +281,21 @@ def test_stats_count_routes_exactly(fakehub_server, hf_env) -> None:
     assert snap["by_bucket"] == {"api": 2, "resolvers": 2, "cdn": 1} and snap["requests"] == 5
     assert snap["by_status"] == {200: 2, 302: 2, 206: 1} and snap["429s"] == 0
     assert snap["cdn"] == {"requests": 1, "with_authorization": 0}
+
+
+def test_old_writers_did_not_pad_headers(hub: fakehub.RunningHub, truths: list[dict]) -> None:
+    """Repos written before safetensors 0.3 (born < 2023-03) have unpadded headers: a size rebuilt as
+    8 + padded header + data is wrong; Content-Range and the tree state the real one."""
+    old = [t for t in truths if t["created_at"] < "2023-03" and t["version"] == 0 and not t["gated"]
+           and any(f["header_len"] % 8 for f in t["files"].values())]
+    new = [t for t in truths if t["created_at"] >= "2023-03" and t["files"] and not t["gated"]]
+    assert old and new and all(f["header_len"] % 8 == 0 for t in new for f in t["files"].values())
+    t = old[0]
+    name, f = next((n, f) for n, f in t["files"].items() if f["header_len"] % 8)
+    r = cdn(hub, "GET", f"/{t['id']}/resolve/main/{name}", {"Range": "bytes=0-7"})
+    (n,) = struct.unpack("<Q", r.body)
+    assert n == f["header_len"] and r.headers["Content-Range"] == f"bytes 0-7/{f['size']}"
+    data = f["size"] - 8 - n
+    assert 8 + n + (-n % 8) + data != f["size"]  # the padded rebuild is off
+    tree = {e.path: e.size for e in HfApi(endpoint=hub.url).list_repo_tree(t["id"], recursive=True)}
+    assert tree[name] == f["size"]

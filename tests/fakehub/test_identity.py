@@ -164,3 +164,25 @@ def test_static_repo_rename_and_states(fakehub_server, fixtures_hub: Path, hf_en
     assert list(api.list_models()) == [] and hub.catalog.truth(old)["deleted"] is True
     hub.set_state("st-org/all-MiniLM-L6-v2", deleted=False, gated="manual")
     assert api.model_info("st-org/all-MiniLM-L6-v2").gated == "manual"
+
+
+def test_declared_former_ids_and_a_name_without_namespace(fakehub_server, tmp_path: Path, hf_env) -> None:
+    d = tmp_path / "openai-community" / "gpt2"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (d / "hub.json").write_text(json.dumps({"_id": "621ffdc036468d709f17434d", "former_ids": ["gpt2"],
+                                            "createdAt": "2022-03-02T23:29:04.000Z"}))
+    hub = fakehub_server(repos=[tmp_path])
+    api = HfApi(endpoint=hub.url)
+    info = api.model_info("gpt2")
+    assert (info.id, info._id) == ("openai-community/gpt2", "621ffdc036468d709f17434d")
+    assert [m.id for m in api.list_models()] == ["openai-community/gpt2"]
+    assert hub.catalog.renames() == [{"_id": "621ffdc036468d709f17434d", "old_id": "gpt2",
+                                      "new_id": "openai-community/gpt2", "epoch": 0}]
+    status, headers, _ = get(hub, "/api/models/gpt2")
+    assert status == 307 and headers["Location"] == "/api/models/openai-community/gpt2"
+    status, headers, _ = get(hub, "/gpt2/resolve/main/config.json", "HEAD")
+    assert status == 307 and headers["Location"] == "/openai-community/gpt2/resolve/main/config.json"
+    got = hf_hub_download("gpt2", "config.json", endpoint=hub.url, cache_dir=hf_env)
+    assert json.loads(Path(got).read_text()) == {"model_type": "gpt2"}
+    assert hub.catalog.truth("gpt2")["former_ids"] == ["gpt2"]

@@ -201,3 +201,13 @@ def test_search_pages_are_complete(hub: fakehub.RunningHub) -> None:
 def test_page_size_is_capped_at_1000(hub: fakehub.RunningHub) -> None:
     items, headers = _get(f"{hub.url}/api/models?limit=5000")
     assert len(items) == 1000 and "Link" in headers
+
+
+def test_gguf_only_repos_config_empty_and_gguf_describes_one_file(hub: fakehub.RunningHub, hf_env) -> None:
+    api = HfApi(endpoint=hub.url)
+    items = [m for m in api.list_models(filter="gguf", expand=["gguf", "config", "siblings"], limit=50)]
+    assert items
+    for m in items[:5]:
+        assert m.config == {} and "config.json" not in [s.rfilename for s in m.siblings]
+        sizes = {f.path: f.size for f in api.list_repo_tree(m.id) if f.path.endswith(".gguf")}
+        assert m.gguf["totalFileSize"] in sizes.values() and m.gguf["total"] > 0

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hubcensus.fakehub.access import DENIED_TOKEN
 from huggingface_hub import HfApi, get_session
 from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 from huggingface_hub.hf_api import RepoFile, RepoFolder
@@ -109,3 +110,12 @@ def test_tree_pages_of_1000_and_50(fakehub_server, tmp_path: Path, hf_env) -> No
     before = hub.stats.snapshot()["by_route"]["tree"]
     assert len(list(api.list_repo_tree("acme/many", expand=True))) == 1040 + 1
     assert hub.stats.snapshot()["by_route"]["tree"] - before == 21  # ceil(1041 / 50)
+
+
+def test_gated_tree_masks_xet_hash_without_access(hub: fakehub.RunningHub, hf_env) -> None:
+    g = find(hub, lambda t: t["gated"] and t["files"])
+    name = next(iter(g["files"]))
+    anon = {e.path: e.xet_hash for e in HfApi(endpoint=hub.url, token=False).list_repo_tree(g["id"])}
+    granted = HfApi(endpoint=hub.url, token="hf_granted").get_paths_info(g["id"], [name])[0]
+    denied = HfApi(endpoint=hub.url, token=DENIED_TOKEN).get_paths_info(g["id"], [name])[0]
+    assert anon[name] == denied.xet_hash == "*" * 64 and len(granted.xet_hash) == 64 != granted.xet_hash.count("*")
