@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hubcensus.analysis.connect import open_readonly
-from hubcensus.analysis.explain_gguf import gguf_errors, gguf_summary, gguf_variants, render_gguf
+from hubcensus.analysis.explain_gguf import gguf_errors, gguf_kv, gguf_summary, gguf_variants, render_gguf
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
 from hubcensus.analysis.kv_memory import kv_section, render_kv
 from hubcensus.db.renames import current_model_id
@@ -87,6 +87,7 @@ def explain(
         out.update(kv_section(con, out, context=context, batch=batch, kv_dtype=kv_dtype))
         out["gguf_variants"] = gguf_variants(con, model_id)
         out["gguf_errors"] = gguf_errors(con, model_id)
+        out["gguf_kv"] = gguf_kv(con, out, context=context, batch=batch, kv_dtype=kv_dtype) if out["gguf_variants"] else None
         return out
     finally:
         db.close()
@@ -143,9 +144,7 @@ def render(info: Mapping[str, Any]) -> str:
         lines.append(f"  (asked as {info['asked_as']}: renamed on the Hub)")
     failure = info.get("header_error")
     if exact:
-        lines.append(
-            f"  figures from the {'GGUF' if info.get('quant_method') == 'gguf' else 'safetensors'} headers (exact)"
-        )
+        lines.append(f"  figures from the {'GGUF' if info.get('quant_method') == 'gguf' else 'safetensors'} headers (exact)")
     elif failure:
         status = f" {failure['status']}" if failure.get("status") else ""
         lines.append("  figures estimated from the Hub's listing: the headers could not be read")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
+from hubcensus.analysis.kv_memory import kv_section
 
 _COLUMNS = (
     "variant", "file_type_label", "architecture", "files", "files_ok", "split_count", "complete", "is_projector",
@@ -39,6 +40,24 @@ def gguf_errors(con: Any, model_id: str) -> list[tuple[str, str]]:
         return []
 
 
+def gguf_kv(con: Any, info: Mapping[str, Any], **kv: Any) -> dict[str, Any] | None:
+    """The KV cache to add to each GGUF variant: the model's own, else its base model's (a GGUF repo has
+    no config.json; `base_model:quantized:BASE` names the model it quantizes). None when unknown."""
+    own = info.get("kv_cache")
+    if own and own.get("bytes") is not None:
+        return {**own, "from": info["model_id"]}
+    try:
+        row = con.execute(
+            "SELECT base_models[1] FROM models WHERE model_id = ? AND base_relation = 'quantized'", [info["model_id"]]
+        ).fetchone()
+    except Exception:
+        return None
+    if not row or not row[0]:
+        return None
+    cache = kv_section(con, {"model_id": row[0], "sha": None}, **kv).get("kv_cache")
+    return {**cache, "from": row[0]} if cache and cache.get("bytes") is not None else None
+
+
 def gguf_summary(info: Mapping[str, Any]) -> list[str]:
     """The model's own figures when they come from a representative GGUF variant."""
     params, weight, bits = info.get("effective_parameters"), info.get("weight_bytes"), info.get("bits_per_parameter")
@@ -60,16 +79,24 @@ def render_gguf(info: Mapping[str, Any]) -> list[str]:
     if not variants and not errors:
         return []
     weights = [v for v in variants if not v["is_projector"]]
+    kv = info.get("gguf_kv")
     lines = ["", f"GGUF variants ({len(weights)}, exact from the GGUF headers; memory to hold each ~ its size):"]
+    if kv:
+        lines.append(
+            f"  to run: + KV cache {fmt_bytes(kv['bytes'])} ({kv['context']:,} tokens x {kv['batch']}, {kv['dtype']}"
+            f", from the config of {kv['from']})"
+        )
     if variants:
-        lines.append(f"  {'variant':<40} {'file type':<10} {'size':>9} {'params':>7} {'bits/w':>6}  ggml types")
+        run = f" {'to run':>9}" if kv else ""
+        lines.append(f"  {'variant':<40} {'file type':<10} {'size':>9}{run} {'params':>7} {'bits/w':>6}  ggml types")
     for v in variants:
         name = v["variant"] + (" (projector)" if v["is_projector"] else "")
         if v["split_count"] and v["split_count"] > 1:
             name += f" [{v['files']}/{v['split_count']} files]"
         bits = f"{v['bits_per_weight']:.2f}" if v["bits_per_weight"] else "-"
+        run = f" {fmt_bytes((v['tensor_bytes'] or 0) + kv['bytes']):>9}" if kv else ""
         lines.append(
-            f"  {name[:40]:<40} {v['file_type_label'] or '-':<10} {fmt_bytes(v['size_bytes']):>9} "
+            f"  {name[:40]:<40} {v['file_type_label'] or '-':<10} {fmt_bytes(v['size_bytes']):>9}{run} "
             f"{fmt_params(v['parameters']):>7} {bits:>6}  {v['type_mix'] or '-'}"
             + ("" if v["complete"] else "  (incomplete)")
         )

@@ -145,17 +145,8 @@ def read_safetensors(source: Any, candidate: Candidate, budget: MemoryBudget | N
 
 def read_model(
     source: Any, candidate: Candidate, budget: MemoryBudget | None = None
-) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
-    """Fetch and account one model (runs in a worker thread; no database access).
-
-    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
-    returns the safetensors figures with the `GGUFRepo` as a third element.
-    """
-    gguf = None
-    if gguf_pass.has_gguf(candidate.weight_files):
-        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
-        if gguf_pass.gguf_only(candidate.weight_files):
-            return gguf
+) -> tuple[RepoHeaders, ModelWeights]:
+    """Fetch and account one model (runs in a worker thread; no database access)."""
     headers = read_safetensors(source, candidate, budget)
     config = candidate.config
     if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
@@ -170,27 +161,25 @@ def read_model(
         if part is not None:
             label = f"{component}/" if component else ""
             weights.flags.extend(f"{label}{flag}" for flag in reconcile(part, index_metadata=metadata))
-    return (headers, weights) if gguf is None else (headers, weights, gguf)
+    return headers, weights
 
 
-@dataclass(frozen=True)
-class ModelRead:
-    """What one worker read of one model: safetensors figures and config, GGUF files (each optional)."""
+def read_model_config(
+    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
+) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
+    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new).
 
-    headers: RepoHeaders | None = None
-    weights: ModelWeights | None = None
-    config: ConfigRead | None = None
-    gguf: gguf_pass.GGUFRepo | None = None
-
-
-def read_model_config(source: Any, candidate: Candidate, budget: MemoryBudget | None = None) -> ModelRead:
-    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new)."""
-    outcome = read_model(source, candidate, budget)
-    if isinstance(outcome, gguf_pass.GGUFRepo):
-        return ModelRead(gguf=outcome)
-    headers, weights, *gguf = outcome
-    config = read_config(source, candidate, headers.files)
-    return ModelRead(headers, weights, config, gguf[0] if gguf else None)
+    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
+    returns the safetensors figures and config with the `GGUFRepo` as a fourth element.
+    """
+    gguf = None
+    if gguf_pass.has_gguf(candidate.weight_files):
+        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
+        if gguf_pass.gguf_only(candidate.weight_files):
+            return gguf
+    headers, weights = read_model(source, candidate, budget)
+    read = (headers, weights, read_config(source, candidate, headers.files))
+    return read if gguf is None else (*read, gguf)
 
 
 def run_deep(
@@ -220,11 +209,16 @@ def run_deep(
     read = _ReadRows(run_id=run_id)
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
-            if isinstance(outcome, ModelRead):
-                read.add(candidate, outcome)
-                if outcome.headers is not None:
-                    summary.files += len(outcome.headers.files)
-                    summary.bytes += sum(f.file_size or 0 for f in outcome.headers.files)
+            if isinstance(outcome, gguf_pass.GGUFRepo):
+                read.gguf.add(outcome, figures=True)
+                summary.files += len(outcome.reads)
+                summary.bytes += sum(r.entry.size for r in outcome.reads)
+                if read.due():
+                    read.store(db, summary)
+            elif isinstance(outcome, tuple):
+                read.add(candidate, *outcome)
+                summary.files += len(outcome[0].files)
+                summary.bytes += sum(f.file_size or 0 for f in outcome[0].files)
                 if read.due():
                     read.store(db, summary)
             else:
@@ -249,7 +243,7 @@ def _fetch_all(
     workers: int,
     deadline: float | None = None,
     budget: MemoryBudget | None = None,
-) -> Iterator[tuple[Candidate, ModelRead | Exception]]:
+) -> Iterator[tuple[Candidate, tuple[Any, ...] | gguf_pass.GGUFRepo | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
     After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
@@ -295,12 +289,16 @@ class _ReadRows:
     configs: list[dict[str, Any]] = field(default_factory=list)
     config_requests: int = 0
 
-    def add(self, candidate: Candidate, outcome: ModelRead) -> None:
-        if outcome.gguf is not None:  # a GGUF-only repo's own figures come from its variants
-            self.gguf.add(outcome.gguf, figures=outcome.headers is None)
-        if outcome.headers is None or outcome.weights is None:
-            return
-        headers, weights, config = outcome.headers, outcome.weights, outcome.config
+    def add(
+        self,
+        candidate: Candidate,
+        headers: RepoHeaders,
+        weights: ModelWeights,
+        config: ConfigRead | None = None,
+        gguf: gguf_pass.GGUFRepo | None = None,
+    ) -> None:
+        if gguf is not None:  # GGUF files beside safetensors: stored, the figures stay the safetensors ones
+            self.gguf.add(gguf, figures=False)
         model, files, dtypes = model_rows(candidate, headers, weights)
         if config is not None:
             self.configs.extend([config.row] if config.row else [])
@@ -316,10 +314,10 @@ class _ReadRows:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
+        summary.stored += self.gguf.store(db)
         config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
         summary.configs += len(self.configs)
         self.configs, self.config_requests = [], 0
-        summary.stored += self.gguf.store(db)
         self.models, self.files, self.dtypes = [], [], []
         self.since = time.monotonic()
 

@@ -295,6 +295,7 @@ SELECT context_bin,
 FROM b GROUP BY 1, 2;
 
 CREATE OR REPLACE VIEW v_context_in_24gb AS SELECT * FROM context_in_24gb(NULL);
+
 -- GGUF variants of each live model at its current sha: split shards joined into one variant
 -- (shards share `variant`, the path without `-0000k-of-0000n` and `.gguf`). `complete`: every
 -- shard present and read. Bits per weight = tensor bytes * 8 / parameters (ggml block sizes, scales

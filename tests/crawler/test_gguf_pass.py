@@ -12,6 +12,7 @@ import pytest
 from hubcensus.analysis import queries
 from hubcensus.analysis.connect import install_temp_views
 from hubcensus.analysis.explain import explain, render
+from hubcensus.analysis.headline import fmt_bytes
 from hubcensus.analysis.report import write_report
 from hubcensus.crawler.gguf_pass import representative, variants
 from hubcensus.crawler.hub import make_client
@@ -168,6 +169,19 @@ def test_report_gguf_sections(crawled, tmp_path: Path) -> None:
             "'a', ['transformers']), ('google/gemma-3-4b-it', TIMESTAMP '2025-03-01 09:00:00', "
             "TIMESTAMP '2025-03-01 09:00:00', 'b', ['transformers'])"
         )
+        db.con.execute(  # the base's KV cache: 32 layers x 8 KV heads x 128 x (K, V) x 2 bytes per token
+            "INSERT INTO model_configs (model_id, sha, rule, attention, layers, kv_heads, head_dim, max_context, "
+            "kv_bytes_per_token, kv_full_bytes_per_token, kv_sliding_bytes_per_token) VALUES "
+            "('meta-llama/Llama-3.1-8B-Instruct', 'a', 'gqa', 'gqa', 32, 8, 128, 131072, 131072, 131072, 0)"
+        )
+    info = explain(copy, f"{ORG}/Llama-3.1-8B-Instruct-GGUF", context=8192)
+    assert info is not None and info["gguf_kv"]["bytes"] == 8192 * 131072
+    assert info["gguf_kv"]["from"] == "meta-llama/Llama-3.1-8B-Instruct"
+    q4 = next(v for v in info["gguf_variants"] if v["file_type_label"] == "Q4_K_M")
+    text = render(info)
+    assert "to run: + KV cache 1.1 GB (8,192 tokens x 1, bf16" in text
+    (line,) = [x for x in text.splitlines() if x.startswith("  Llama-3.1-8B-Instruct-Q4_K_M ")]
+    assert line.split()[2:5] == [*fmt_bytes(q4["size_bytes"]).split(), fmt_bytes(q4["tensor_bytes"] + 2**30).split()[0]]
     with duckdb.connect(str(copy), read_only=True) as con:
         install_temp_views(con)
         data = {name: queries.run(con, name) for name in queries.QUERIES if name.startswith("gguf_")}

@@ -109,8 +109,10 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     # the synthetic catalog's GGUF repos hold placeholder files (a magic, no tensors): read, no figures
     gguf_only = [t for t in truths if t not in with_weights and any(f.endswith(".gguf") for f in t["file_sizes"])]
     assert gguf_only and not any(t["gated"] for t in gguf_only)
-    assert f"headers: {len(with_weights) - gated} models read (exact figures), {len(gguf_only)} unreadable, " \
+    assert (
+        f"headers: {len(with_weights) - gated} models read (exact figures), {len(gguf_only)} unreadable, "
         f"{gated} waiting ({gated} of them gated: read only with a token)" in status.output
+    )
     again = runner.invoke(app, ["crawl", "--db", str(db)], env={"HF_ENDPOINT": hub.url})
     assert again.exit_code == 0
     assert again.output.splitlines()[-1].startswith("run 2 ok: incremental, 1 pages")
