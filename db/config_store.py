@@ -83,7 +83,8 @@ def pending_configs(
 ) -> Iterator[list[ConfigCandidate]]:
     """Chunks (by model_id) of possible text generators whose header pass is done but config not read.
 
-    Models the header pass will read (`deep_sha` behind `sha`) are left to it; so are GGUF-only repos.
+    Models the header pass will read (`deep_sha` behind `sha`) are left to it; GGUF-only repos are left
+    out (they rarely hold a config.json); repos without weight files (.bin only) are in.
     Re-queried chunk by chunk, so memory stays bounded at Hub scale.
     """
     where = "" if gated else "AND m.gated IS NULL"
@@ -94,7 +95,7 @@ def pending_configs(
             SELECT m.model_id, m.sha, m.pipeline_tag, m.architecture
             FROM models m LEFT JOIN model_configs c ON c.model_id = m.model_id
             WHERE m.deleted_at IS NULL AND m.sha IS NOT NULL AND c.sha IS DISTINCT FROM m.sha {where}
-              AND (m.deep_sha = m.sha
+              AND ((m.deep_sha = m.sha AND len(list_filter(m.weight_files, lambda f: f LIKE '%.safetensors%')) > 0)
                    OR (len(coalesce(m.weight_files, [])) = 0 AND m.gguf_total IS NULL AND m.architecture IS NOT NULL))
               AND (m.pipeline_tag IN ('text-generation', 'image-text-to-text')
                    OR m.architecture LIKE '%ForCausalLM' OR m.architecture LIKE '%LMHeadModel'
