@@ -213,9 +213,11 @@ class GGUFRows:
     def __len__(self) -> int:
         return len(self.models)
 
-    def store(self, db: Any) -> int:
-        """Write and forget the rows; the number of models whose figures were stored."""
-        stored = len(self.models)
+    def store(self, db: Any) -> tuple[int, int]:
+        """Write and forget the rows; how many GGUF-only models got exact figures, and how many none
+        (no variant could be read: their estimate stays, and they count as unreadable)."""
+        exact = sum(1 for m in self.models if m["weights_source"] == "header")
+        stored = (exact, len(self.models) - exact)
         if self.files or self.models:
             gguf_store.store_gguf(db, self.files, self.types, self.models)
         self.files, self.types, self.models = [], [], []
