@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hubcensus.analysis.connect import open_readonly
+from hubcensus.analysis.explain_gguf import gguf_errors, gguf_kv, gguf_summary, gguf_variants, render_gguf
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
 from hubcensus.analysis.kv_memory import kv_section, render_kv
 from hubcensus.db.renames import current_model_id
@@ -84,6 +85,9 @@ def explain(
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
         out.update(kv_section(con, out, context=context, batch=batch, kv_dtype=kv_dtype))
+        out["gguf_variants"] = gguf_variants(con, model_id)
+        out["gguf_errors"] = gguf_errors(con, model_id)
+        out["gguf_kv"] = gguf_kv(con, out, context=context, batch=batch, kv_dtype=kv_dtype) if out["gguf_variants"] else None
         return out
     finally:
         db.close()
@@ -140,7 +144,7 @@ def render(info: Mapping[str, Any]) -> str:
         lines.append(f"  (asked as {info['asked_as']}: renamed on the Hub)")
     failure = info.get("header_error")
     if exact:
-        lines.append("  figures from the safetensors headers (exact)")
+        lines.append(f"  figures from the {'GGUF' if info.get('quant_method') == 'gguf' else 'safetensors'} headers (exact)")
     elif failure:
         status = f" {failure['status']}" if failure.get("status") else ""
         lines.append("  figures estimated from the Hub's listing: the headers could not be read")
@@ -154,10 +158,15 @@ def render(info: Mapping[str, Any]) -> str:
     effective = info.get("effective_parameters")
     hub_total = info.get("hub_total_parameters")
     lines.append("")
+    if not info["parameters_by_dtype"] and info.get("gguf_variants"):
+        lines.extend(gguf_summary(info))
+        lines.extend(render_gguf(info))
+        return "\n".join(lines)
     if not info["parameters_by_dtype"]:
         lines.append("No safetensors weights known for this model.")
         if info.get("gguf_total"):
             lines.append(f"GGUF parameters (Hub): {fmt_params(info['gguf_total'])}")
+        lines.extend(render_gguf(info))
         return "\n".join(lines)
     lines.append(
         f"Weights: {fmt_bytes(info.get('weight_bytes'))} of tensors"
@@ -202,6 +211,7 @@ def render(info: Mapping[str, Any]) -> str:
                 f"  {name or '(root)':<16} {fmt_params(comp.get('effective_parameters')):>7} params"
                 f"  {fmt_bytes(comp.get('weight_bytes')):>9}  {comp.get('dominant_dtype') or '-':<8} {comp.get('method')}"
             )
+    lines.extend(render_gguf(info))
     if info.get("ignored_files"):
         lines.append("")
         lines.append("Ignored (not summed):")

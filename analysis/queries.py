@@ -221,3 +221,7 @@ def first(rows: Rows) -> Mapping[str, Any]:
 from hubcensus.analysis import kv_report  # noqa: E402 - the KV cache queries
 
 QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in kv_report.QUERIES})
+
+from hubcensus.analysis.gguf_queries import QUERIES as _GGUF_QUERIES  # noqa: E402  (the GGUF section)
+
+QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in _GGUF_QUERIES})

@@ -163,6 +163,12 @@ TABLES: tuple[TableSpec, ...] = (
 )  # fmt: skip
 
 
+from hubcensus.analysis import gguf_report  # noqa: E402  (the GGUF section: its charts and tables)
+
+CHARTS = (*CHARTS, *(ChartSpec(*spec) for spec in gguf_report.CHARTS))
+TABLES = (*TABLES, *(TableSpec(*spec) for spec in gguf_report.TABLES))
+
+
 @dataclass
 class Report:
     """Everything a report shows, before it is written anywhere."""

@@ -15,14 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.config_pass import ConfigRead, read_config
+from hubcensus.crawler.config_pass import backfill as backfill_configs
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
-from hubcensus.crawler.files.budget import MemoryBudget
-from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
+from hubcensus.crawler.files.budget import MemoryBudget, give_back
+from hubcensus.crawler.files.headers import ANALYZE_COST, RepoHeaders, long_header_bytes, read_repo_headers
 from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
@@ -148,7 +151,11 @@ def read_model(
     config = candidate.config
     if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
         config = {"model_type": candidate.model_type, **(config or {})}
-    weights = analyze(headers.files, config, hub=candidate.hub)
+    long = long_header_bytes(headers)  # counting a long header costs memory too: it shares the budget
+    with budget.hold(ANALYZE_COST * long) if budget is not None and long else nullcontext():
+        weights = analyze(headers.files, config, hub=candidate.hub)
+    if long:
+        give_back()
     for component, metadata in sorted(headers.index_metadata.items()):
         part = weights.components.get(component)
         if part is not None:
@@ -159,10 +166,20 @@ def read_model(
 
 def read_model_config(
     source: Any, candidate: Candidate, budget: MemoryBudget | None = None
-) -> tuple[RepoHeaders, ModelWeights, ConfigRead | None]:
-    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new)."""
+) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
+    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new).
+
+    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
+    returns the safetensors figures and config with the `GGUFRepo` as a fourth element.
+    """
+    gguf = None
+    if gguf_pass.has_gguf(candidate.weight_files):
+        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
+        if gguf_pass.gguf_only(candidate.weight_files):
+            return gguf
     headers, weights = read_model(source, candidate, budget)
-    return headers, weights, read_config(source, candidate, headers.files)
+    read = (headers, weights, read_config(source, candidate, headers.files))
+    return read if gguf is None else (*read, gguf)
 
 
 def run_deep(
@@ -192,7 +209,13 @@ def run_deep(
     read = _ReadRows(run_id=run_id)
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
-            if isinstance(outcome, tuple):
+            if isinstance(outcome, gguf_pass.GGUFRepo):
+                read.gguf.add(outcome, figures=True)
+                summary.files += len(outcome.reads)
+                summary.bytes += sum(r.entry.size for r in outcome.reads)
+                if read.due():
+                    read.store(db, summary)
+            elif isinstance(outcome, tuple):
                 read.add(candidate, *outcome)
                 summary.files += len(outcome[0].files)
                 summary.bytes += sum(f.file_size or 0 for f in outcome[0].files)
@@ -208,6 +231,9 @@ def run_deep(
         raise
     read.store(db, summary)
     summary.left = summary.models - summary.stored - summary.unreadable - summary.failed
+    if chosen.mode != "none" and (deadline is None or time.monotonic() < deadline):  # KV: configs still missing
+        summary.configs += backfill_configs(db, client, run_id=run_id, workers=workers, deadline=deadline,
+                                            gated=authenticated)  # fmt: skip
     return summary
 
 
@@ -217,7 +243,7 @@ def _fetch_all(
     workers: int,
     deadline: float | None = None,
     budget: MemoryBudget | None = None,
-) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights, ConfigRead | None] | Exception]]:
+) -> Iterator[tuple[Candidate, tuple[Any, ...] | gguf_pass.GGUFRepo | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
     After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
@@ -257,6 +283,7 @@ class _ReadRows:
     models: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     dtypes: list[dict[str, Any]] = field(default_factory=list)
+    gguf: gguf_pass.GGUFRows = field(default_factory=gguf_pass.GGUFRows)
     since: float = field(default_factory=time.monotonic)
     run_id: int | None = None
     configs: list[dict[str, Any]] = field(default_factory=list)
@@ -268,7 +295,10 @@ class _ReadRows:
         headers: RepoHeaders,
         weights: ModelWeights,
         config: ConfigRead | None = None,
+        gguf: gguf_pass.GGUFRepo | None = None,
     ) -> None:
+        if gguf is not None:  # GGUF files beside safetensors: stored, the figures stay the safetensors ones
+            self.gguf.add(gguf, figures=False)
         model, files, dtypes = model_rows(candidate, headers, weights)
         if config is not None:
             self.configs.extend([config.row] if config.row else [])
@@ -278,12 +308,13 @@ class _ReadRows:
         self.dtypes.extend(dtypes)
 
     def due(self) -> bool:
-        return len(self.models) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
+        return len(self.models) + len(self.gguf) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
 
     def store(self, db: Database, summary: DeepSummary) -> None:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
+        summary.stored += self.gguf.store(db)
         config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
         summary.configs += len(self.configs)
         self.configs, self.config_requests = [], 0

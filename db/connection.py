@@ -173,6 +173,34 @@ class WaitSignal:
             self._fd = None
 
 
+def remove_stale_lock(db_path: str | Path) -> bool:
+    """Remove `<db>.lock` left by a writer that died (kill -9); True if one was removed.
+
+    Safe against a writer starting at the same moment: the file is removed only while this
+    process holds its lock, and a writer re-checks that the file it locked is still the one
+    at the path.
+    """
+    path = lock_path(Path(db_path).expanduser())
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False  # a live writer holds it
+    try:
+        if os.path.samestat(os.fstat(fd), os.stat(path)):
+            path.unlink()
+            return True
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+    return False
+
+
 def duckdb_lock_held(db_path: Path, *, exclusive: bool) -> bool:
     """Whether another process holds DuckDB's own (POSIX) lock on the file that conflicts with ours.
 

@@ -85,6 +85,7 @@ MIGRATIONS: list[Migration] = [
         "model configs (KV cache): model_configs, crawl_runs.configs_fetched",
         _steps(_create(schema.model_configs), _add_columns(schema.crawl_runs, "configs_fetched")),
     ),
+    (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
 ]
 
 LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)

@@ -46,7 +46,7 @@ models = sa.Table(
     sa.Column("gguf_total", Big),
     sa.Column("gguf_architecture", Text),
     sa.Column("gguf_context_length", Big),
-    sa.Column("weight_files", Tags, comment="safetensors files, indexes, a root model_index.json (siblings)"),
+    sa.Column("weight_files", Tags, comment="safetensors files, indexes, a root model_index.json, GGUF files (siblings)"),
     # Best-known weight accounting: estimated from the listing, exact once headers were read.
     sa.Column("weights_source", Text, comment="'hub' (estimated from listing) or 'header' (exact)"),
     sa.Column("dominant_dtype", Text, comment="storage dtype holding most weight bytes"),
@@ -288,3 +288,45 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "file_dtypes": ("model_id", "sha", "path", "dtype"),
 }
 """Natural keys that `db.store` keeps unique (no index: see the module docstring)."""
+
+gguf_files = sa.Table(
+    "gguf_files",
+    metadata,
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text, comment="commit the file was read at (history: one set of rows per sha)"),
+    sa.Column("path", Text),
+    sa.Column("status", Text, comment="'ok' or 'error' (a header that cannot be trusted)"),
+    sa.Column("error", Text, comment="one line: why the header was refused"),
+    sa.Column("version", sa.Integer, comment="GGUF version 1-3"),
+    sa.Column("tensor_count", Big),
+    sa.Column("kv_count", Big),
+    sa.Column("parameters", Big, comment="elements of all tensors in this file"),
+    sa.Column("tensor_bytes", Big, comment="bytes of all tensors (ggml block sizes, no padding)"),
+    sa.Column("data_offset", Big, comment="where the tensor data starts (header + padding)"),
+    sa.Column("size_bytes", Big, comment="the file size the Hub states"),
+    sa.Column("file_type", sa.Integer, comment="general.file_type (llama.cpp's LlamaFileType)"),
+    sa.Column("file_type_label", Text, comment="'Q4_K_M', 'F16', 'IQ2_XXS', ..."),
+    sa.Column("architecture", Text, comment="general.architecture"),
+    sa.Column("context_length", Big, comment="{architecture}.context_length"),
+    sa.Column("block_count", Big, comment="{architecture}.block_count"),
+    sa.Column("variant", Text, comment="path without the split suffix and .gguf: shards share it"),
+    sa.Column("split_index", sa.Integer, comment="1-based shard number (1 for unsplit files)"),
+    sa.Column("split_count", sa.Integer, comment="shards of the variant (1 for unsplit files)"),
+    sa.Column("bytes_read", Big, comment="bytes the crawler fetched to read this header"),
+    sa.Column("fetched_at", sa.DateTime),
+)
+
+gguf_types = sa.Table(
+    "gguf_types",
+    metadata,
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text),
+    sa.Column("path", Text),
+    sa.Column("ggml_type", Text, comment="'Q4_K', 'Q6_K', 'F32', 'IQ2_XXS', ..."),
+    sa.Column("tensors", Big),
+    sa.Column("parameters", Big, comment="elements"),
+    sa.Column("bytes", Big),
+)
+
+UNIQUE_KEYS["gguf_files"] = ("model_id", "sha", "path")
+UNIQUE_KEYS["gguf_types"] = ("model_id", "sha", "path", "ggml_type")

@@ -295,3 +295,42 @@ SELECT context_bin,
 FROM b GROUP BY 1, 2;
 
 CREATE OR REPLACE VIEW v_context_in_24gb AS SELECT * FROM context_in_24gb(NULL);
+
+-- GGUF variants of each live model at its current sha: split shards joined into one variant
+-- (shards share `variant`, the path without `-0000k-of-0000n` and `.gguf`). `complete`: every
+-- shard present and read. Bits per weight = tensor bytes * 8 / parameters (ggml block sizes, scales
+-- included). `type_mix`: the variant's ggml types by share of its tensor bytes.
+CREATE OR REPLACE VIEW v_gguf_variants AS
+WITH f AS (
+    SELECT g.*, m.created_at
+    FROM gguf_files g JOIN models m ON m.model_id = g.model_id AND m.sha = g.sha
+    WHERE m.deleted_at IS NULL
+), t AS (
+    SELECT f.model_id, f.sha, f.variant, y.ggml_type, sum(y.bytes) AS bytes
+    FROM gguf_types y JOIN f ON f.model_id = y.model_id AND f.sha = y.sha AND f.path = y.path
+    GROUP BY ALL
+), mix AS (
+    SELECT model_id, sha, variant, arg_max(ggml_type, bytes) AS dominant_type,
+           string_agg(ggml_type || ' ' || round(100.0 * bytes / nullif(total, 0), 1)::VARCHAR || '%', ', '
+                      ORDER BY bytes DESC, ggml_type) AS type_mix
+    FROM (SELECT *, sum(bytes) OVER (PARTITION BY model_id, sha, variant) AS total FROM t)
+    GROUP BY ALL
+)
+SELECT f.model_id, f.sha, f.variant,
+       max(f.file_type_label) AS file_type_label,
+       max(f.architecture) AS architecture,
+       max(f.created_at) AS created_at,
+       count(*) AS files,
+       max(f.split_count) AS split_count,
+       count(*) FILTER (WHERE f.status = 'ok') AS files_ok,
+       count(*) FILTER (WHERE f.status = 'ok') = max(f.split_count) AND count(*) = max(f.split_count) AS complete,
+       lower(f.variant) LIKE '%mmproj%' AS is_projector,
+       sum(f.size_bytes)::BIGINT AS size_bytes,
+       sum(f.parameters)::BIGINT AS parameters,
+       sum(f.tensor_bytes)::BIGINT AS tensor_bytes,
+       sum(f.tensor_bytes) * 8.0 / nullif(sum(f.parameters), 0) AS bits_per_weight,
+       sum(f.bytes_read)::BIGINT AS bytes_read,
+       any_value(mix.dominant_type) AS dominant_type,
+       any_value(mix.type_mix) AS type_mix
+FROM f LEFT JOIN mix ON mix.model_id = f.model_id AND mix.sha = f.sha AND mix.variant = f.variant
+GROUP BY f.model_id, f.sha, f.variant;

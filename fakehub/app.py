@@ -11,6 +11,7 @@ from hubcensus.fakehub.access import DENIED_TOKEN
 from hubcensus.fakehub.catalog import Catalog, Query
 from hubcensus.fakehub.cdn import CdnServer
 from hubcensus.fakehub.faults import FaultConfig, Faults
+from hubcensus.fakehub.gguf_repos import gguf_repos
 from hubcensus.fakehub.hostile import hostile_repos
 from hubcensus.fakehub.ondisk import load_dir, static_truth
 from hubcensus.fakehub.ratelimit import RateLimiter
@@ -32,6 +33,7 @@ class FakeHubConfig:
     seed: int = 0
     epoch: int = 0
     hostile: bool = False
+    gguf: bool = False
     quota_api: int = UNLIMITED
     quota_resolvers: int = UNLIMITED
     window_s: int = 300
@@ -41,12 +43,14 @@ class FakeHubConfig:
 
 
 def build_catalog(cfg: FakeHubConfig) -> Catalog:
-    """The catalog of a config: synthetic + on-disk + hostile repos."""
+    """The catalog of a config: synthetic + on-disk + hostile + GGUF repos."""
     static: list[tuple[Any, Any]] = []
     for d in cfg.repos:
         static += [(r, (lambda r=r: static_truth(r))) for r in load_dir(d)]
     if cfg.hostile:
         static += hostile_repos()
+    if cfg.gguf:
+        static += gguf_repos()
     syn = SyntheticSource(cfg.synthetic, cfg.seed) if cfg.synthetic else None
     cat = Catalog(syn, static, cfg.epoch)
     cat.gate_denied = frozenset(cfg.denied_tokens)

@@ -226,15 +226,17 @@ def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def weight_files(item: Mapping[str, Any]) -> list[str] | None:
     """The safetensors files and indexes among the repo's siblings (what the header pass reads), plus a
-    root `model_index.json` (a diffusers pipeline) when there are any."""
+    root `model_index.json` (a diffusers pipeline) when there are any, and the GGUF files."""
     siblings = item.get("siblings")
     if not isinstance(siblings, list):
         return None
     names = [s.get("rfilename") for s in siblings if isinstance(s, Mapping)]
     found = [
-        n for n in names if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json"))
+        n
+        for n in names
+        if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json", ".gguf"))
     ]
-    if found and "model_index.json" in names:  # a diffusers pipeline: its folders are components
+    if any(n.endswith(".safetensors") for n in found) and "model_index.json" in names:  # a diffusers pipeline
         found.append("model_index.json")
     return sorted(found)
 

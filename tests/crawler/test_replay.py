@@ -82,8 +82,10 @@ def _assert_stored_exactly(con: duckdb.DuckDBPyConnection, items: list[dict]) ->
         config = item.get("config") or {}
         safetensors = item.get("safetensors") or {}
         names = [s["rfilename"] for s in item["siblings"]]
-        files = [n for n in names if n.endswith((".safetensors", ".safetensors.index.json"))]
-        files = sorted(files + (["model_index.json"] if files and "model_index.json" in names else []))
+        files = [n for n in names if n.endswith((".safetensors", ".safetensors.index.json", ".gguf"))]
+        if any(n.endswith(".safetensors") for n in files) and "model_index.json" in names:  # a diffusers pipeline
+            files.append("model_index.json")
+        files.sort()
         assert stored == {
             "model_id": item["id"], "hub_id": item["_id"], "author": item["author"],
             "created_at": parse_hub_date(item["createdAt"]), "last_modified": parse_hub_date(item["lastModified"]),

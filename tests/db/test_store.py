@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hubcensus.db import listing_store, store
+from hubcensus.db import gguf_store, listing_store, store
 from hubcensus.db.connection import DatabaseBusy, DatabaseError, open_database
 from hubcensus.db.migrations import LATEST_VERSION, MIGRATIONS
 
@@ -175,6 +175,9 @@ def test_history_tables_keep_their_natural_keys_unique(db) -> None:
     ]
     for _ in range(2):
         store.store_headers(db, [header], files, dtypes)
+    gguf = {"model_id": "org/model", "sha": SHA2, "path": "m-Q4_K_M.gguf", "status": "ok"}
+    for _ in range(2):
+        gguf_store.store_gguf(db, [gguf], [{**gguf, "ggml_type": "Q4_K", "tensors": 1}], [])
     for table, key in UNIQUE_KEYS.items():
         cols = ", ".join(key)
         dupes = db.con.execute(
