@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import duckdb
-from hubcensus.db.connection import Database, open_database
+from hubcensus.db.connection import READ_WAIT, Database, open_database
 from hubcensus.db.migrations import views_sql
 
 _CREATE = re.compile(r"^CREATE OR REPLACE (VIEW|MACRO)\b", re.IGNORECASE)
@@ -26,9 +26,16 @@ def temp_statements() -> list[str]:
 
 
 def install_temp_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Create this version's views and macros as TEMP objects on `con`."""
+    """Create this version's views and macros as TEMP objects on `con`.
+
+    A view over a table the file does not have yet (written before the migration that adds it,
+    e.g. `v_gguf_variants` before the GGUF tables) is left out; the rest still answer.
+    """
     for statement in temp_statements():
-        con.execute(statement)
+        try:
+            con.execute(statement)
+        except duckdb.CatalogException:
+            continue
 
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:
@@ -37,9 +44,13 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def open_readonly(db_path: str | Path, *, locked: bool = False) -> Database:
-    """Open `db_path` read-only with the current views; `locked` also disables external access."""
-    db = open_database(db_path, read_only=True)
+def open_readonly(db_path: str | Path, *, locked: bool = False, wait: float = READ_WAIT) -> Database:
+    """Open `db_path` read-only with the current views; `locked` also disables external access.
+
+    While a crawl runs, this waits up to `wait` seconds for its write window to end; the
+    crawl waits for this reader to close before it writes again.
+    """
+    db = open_database(db_path, read_only=True, wait=wait)
     try:
         install_temp_views(db.con)
         if locked:

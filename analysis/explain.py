@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from hubcensus.analysis.connect import open_readonly
+from hubcensus.analysis.explain_gguf import gguf_errors, gguf_kv, gguf_summary, gguf_variants, render_gguf
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
+from hubcensus.analysis.kv_memory import kv_section, render_kv
+from hubcensus.db.renames import current_model_id
 
 from hubcensus.dtypes import dtype_bits, memory_bytes
 
@@ -28,11 +31,18 @@ def _dtypes(con: Any, model_id: str, source: str) -> dict[str, dict[str, int]]:
     return {dtype: {"parameters": int(p), "bytes": int(b or 0)} for dtype, p, b in rows}
 
 
-def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
-    """The explain dict of `model_id` from the database, or None when it is not there."""
+def explain(
+    db_path: str | Path, model_id: str, *, context: int | None = None, batch: int = 1, kv_dtype: str = "bf16"
+) -> dict[str, Any] | None:
+    """The explain dict of `model_id` from the database, or None when it is not there.
+
+    An old name finds the model under its current one (`model_renames`); `asked_as` then says which.
+    `context`, `batch`, `kv_dtype`: the KV cache to add to the weights (`kv_memory.kv_section`).
+    """
     db = open_readonly(db_path)
     try:
         con = db.con
+        asked, model_id = model_id, current_model_id(con, model_id) or model_id
         row = con.execute(
             """
             SELECT model_id, sha, hub_total_params, effective_params, weight_bytes, file_bytes, bits_per_param,
@@ -49,6 +59,8 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
                 "headers_read_at", "last_modified", "library_name", "deleted_at", "gguf_total",
                 "config_quant_method")  # fmt: skip
         out = dict(zip(keys, row, strict=True))
+        if asked != model_id:
+            out["asked_as"] = asked
         profile = json.loads(out.pop("profile")) if out["profile"] else {}
         header = out["source"] == "header"
         out["parameters_by_dtype"] = _dtypes(con, model_id, "header" if header else "hub")
@@ -69,11 +81,42 @@ def explain(db_path: str | Path, model_id: str) -> dict[str, Any] | None:
         out["flags"] = list(out["flags"] or [])
         out["evidence"] = list(out["evidence"] or [])
         out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
+        out["header_error"] = None if header else _header_error(con, model_id)
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
+        out.update(kv_section(con, out, context=context, batch=batch, kv_dtype=kv_dtype))
+        out["gguf_variants"] = gguf_variants(con, model_id)
+        out["gguf_errors"] = gguf_errors(con, model_id)
+        out["gguf_kv"] = gguf_kv(con, out, context=context, batch=batch, kv_dtype=kv_dtype) if out["gguf_variants"] else None
         return out
     finally:
         db.close()
+
+
+def _header_error(con: Any, model_id: str) -> dict[str, Any] | None:
+    """Why this model's headers could not be read: its newest `fetch_errors` row, or None."""
+    row = con.execute(
+        "SELECT kind, status, message, occurred_at FROM fetch_errors WHERE model_id = ? "
+        "ORDER BY occurred_at DESC, run_id DESC, seq DESC LIMIT 1",
+        [model_id],
+    ).fetchone()
+    if row is None:
+        return None
+    kind, status, message, at = row
+    return {"kind": kind, "status": status, "message": message, "at": at.isoformat() if at else None}
+
+
+def example_model(db_path: str | Path) -> str | None:
+    """The most downloaded live model whose headers were read (an example to explain), or None."""
+    db = open_readonly(db_path)
+    try:
+        row = db.con.execute(
+            "SELECT model_id FROM models WHERE weights_source = 'header' AND deleted_at IS NULL "
+            "ORDER BY downloads DESC NULLS LAST, model_id LIMIT 1"
+        ).fetchone()
+    finally:
+        db.close()
+    return None if row is None else row[0]
 
 
 def _why(info: Mapping[str, Any]) -> list[str]:
@@ -97,20 +140,33 @@ def render(info: Mapping[str, Any]) -> str:
     """The human answer: sizes, the arithmetic, memory needs, quantization and its evidence."""
     exact = info["source"] == "header"
     lines = [f"{info['model_id']} @ {(info.get('sha') or '?')[:12]}"]
-    lines.append(
-        "  figures from the safetensors headers (exact)"
-        if exact
-        else "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
-    )
+    if info.get("asked_as"):
+        lines.append(f"  (asked as {info['asked_as']}: renamed on the Hub)")
+    failure = info.get("header_error")
+    if exact:
+        lines.append(f"  figures from the {'GGUF' if info.get('quant_method') == 'gguf' else 'safetensors'} headers (exact)")
+    elif failure:
+        status = f" {failure['status']}" if failure.get("status") else ""
+        lines.append("  figures estimated from the Hub's listing: the headers could not be read")
+        lines.append(f"  ({failure['kind']}{status}, {(failure.get('at') or '')[:10]}): {failure['message']}")
+    else:
+        lines.append(
+            "  figures estimated from the Hub's listing (headers not read yet: `hubcensus crawl --deep ...`)"
+        )
     if info.get("deleted_at"):
-        lines.append(f"  no longer on the Hub (deleted {info['deleted_at'][:10]})")
+        lines.append(f"  no longer public on the Hub (deleted or made private; not seen since {info['deleted_at'][:10]})")
     effective = info.get("effective_parameters")
     hub_total = info.get("hub_total_parameters")
     lines.append("")
+    if not info["parameters_by_dtype"] and info.get("gguf_variants"):
+        lines.extend(gguf_summary(info))
+        lines.extend(render_gguf(info))
+        return "\n".join(lines)
     if not info["parameters_by_dtype"]:
         lines.append("No safetensors weights known for this model.")
         if info.get("gguf_total"):
             lines.append(f"GGUF parameters (Hub): {fmt_params(info['gguf_total'])}")
+        lines.extend(render_gguf(info))
         return "\n".join(lines)
     lines.append(
         f"Weights: {fmt_bytes(info.get('weight_bytes'))} of tensors"
@@ -155,6 +211,7 @@ def render(info: Mapping[str, Any]) -> str:
                 f"  {name or '(root)':<16} {fmt_params(comp.get('effective_parameters')):>7} params"
                 f"  {fmt_bytes(comp.get('weight_bytes')):>9}  {comp.get('dominant_dtype') or '-':<8} {comp.get('method')}"
             )
+    lines.extend(render_gguf(info))
     if info.get("ignored_files"):
         lines.append("")
         lines.append("Ignored (not summed):")
@@ -163,4 +220,5 @@ def render(info: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append("Flags:")
         lines.extend(f"  {flag}" for flag in info["flags"])
+    lines.extend(render_kv(info))
     return "\n".join(lines)

@@ -7,7 +7,7 @@ assert on, and a layout that reads on a phone: small margins, legend below, auto
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import plotly.graph_objects as go
@@ -249,8 +249,3 @@ def cost_per_billion(rows: Rows) -> go.Figure:
     _layout(fig, "What 1B parameters cost, by storage format", hovermode="closest")
     fig.update_yaxes(title_text="GB per billion parameters", rangemode="tozero")
     return fig
-
-
-def table_columns(rows: Rows, columns: Sequence[str]) -> list[list[Any]]:
-    """Rows as a list of value lists in `columns` order (for HTML/Markdown tables)."""
-    return [[r.get(c) for c in columns] for r in rows]

@@ -216,3 +216,12 @@ def pivot(rows: Rows, index: str, column: str, value: str) -> dict[Any, dict[Any
 def first(rows: Rows) -> Mapping[str, Any]:
     """The only row of a one-row query (or an empty mapping)."""
     return rows[0] if rows else {}
+
+
+from hubcensus.analysis import kv_report  # noqa: E402 - the KV cache queries
+
+QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in kv_report.QUERIES})
+
+from hubcensus.analysis.gguf_queries import QUERIES as _GGUF_QUERIES  # noqa: E402  (the GGUF section)
+
+QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in _GGUF_QUERIES})

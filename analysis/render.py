@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from hubcensus.analysis.report import Report, TableSpec
 
 TITLE = "hubcensus: the weights on the Hugging Face Hub"
+
+
+def title(report: Report) -> str:
+    """The page title: the Hub's, or (demo and other non-Hub data) what the data really is."""
+    label = getattr(report, "label", None)
+    return f"hubcensus: {label.split(' (')[0]}" if label else TITLE
+
+
+def _banner(report: Report) -> str | None:
+    label = getattr(report, "label", None)
+    return f"Note: {label}." if label else None
+
+
 PLOT_CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 RECENT_MONTHS = 24
 
@@ -39,6 +52,7 @@ h1 { font-size: 1.5rem; margin: .5rem 0; } h2 { font-size: 1.2rem; margin: 2rem 
 .meta, .caption, .data { color: var(--muted); font-size: .9rem; }
 .summary { border-left: 4px solid var(--accent); background: #f4faf9; padding: .5rem 1rem; }
 .summary li { margin: .35rem 0; }
+.banner { background: #fff3cd; border: 1px solid #e0b100; padding: .5rem 1rem; }
 .chart { width: 100%; min-height: 300px; }
 .table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; }
 table { border-collapse: collapse; font-size: .85rem; min-width: 100%; }
@@ -71,7 +85,9 @@ def _data_line(name: str, sql: str, csv_links: bool) -> str:
 
 def html(report: Report, tables: Sequence[TableSpec], *, csv_links: bool) -> str:
     """The whole page: headline first, then charts and tables; plotly.js inlined once in <head>."""
-    parts = [f"<h1>{escape(TITLE)}</h1>", f'<p class="meta">{escape(_meta_line(report))}</p>']
+    banner = _banner(report)
+    parts = [f'<p class="banner"><strong>{escape(banner)}</strong></p>'] if banner else []
+    parts += [f"<h1>{escape(title(report))}</h1>", f'<p class="meta">{escape(_meta_line(report))}</p>']
     items = "".join(f"<li>{escape(s)}</li>" for s in report.headline)
     parts.append(f'<section class="summary" id="summary"><h2>Headline numbers</h2><ul>{items}</ul></section>')
     if not report.empty:
@@ -106,7 +122,7 @@ def html(report: Report, tables: Sequence[TableSpec], *, csv_links: bool) -> str
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(TITLE)} ({report.generated_at:%Y-%m-%d})</title>\n<style>{CSS}</style>\n"
+        f"<title>{escape(title(report))} ({report.generated_at:%Y-%m-%d})</title>\n<style>{CSS}</style>\n"
         "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
         f"<script>{get_plotlyjs()}</script>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )
@@ -141,7 +157,9 @@ def _md_data(name: str, sql: str, csv_links: bool) -> str:
 
 def markdown(report: Report, tables: Sequence[TableSpec], *, csv_links: bool) -> str:
     """The same headline numbers and the key tables, as Markdown."""
-    out = [f"# {TITLE}", "", f"_{_meta_line(report)}_", "", "## Headline numbers", ""]
+    banner = _banner(report)
+    out = [f"> **{banner}**", ""] if banner else []
+    out += [f"# {title(report)}", "", f"_{_meta_line(report)}_", "", "## Headline numbers", ""]
     out += [f"- {s}" for s in report.headline]
     if report.empty:
         return "\n".join(out) + "\n"

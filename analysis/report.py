@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from hubcensus.analysis import figures, queries
+from hubcensus.analysis import figures, kv_report, queries
 from hubcensus.analysis.connect import open_readonly
 from hubcensus.analysis.headline import fmt_bytes, fmt_params, fmt_pct, headline
 from hubcensus.analysis.queries import Rows
+from hubcensus.db.overview import dataset_label, verify
 
 FORMATS = ("html", "md", "csv")
 
@@ -122,6 +123,8 @@ CHARTS: tuple[ChartSpec, ...] = (
               "SELECT * FROM v_cost_per_billion"),
 )  # fmt: skip
 
+CHARTS += kv_report.chart_specs(ChartSpec)
+
 _MODEL_TABLE = (
     ("model", "model_id", _text), ("created", "created", _text), ("library", "library_name", _text),
     ("format", "dtype_family", _text), ("dtype", "dominant_dtype", _text), ("quant", "quant_method", _text),
@@ -160,6 +163,12 @@ TABLES: tuple[TableSpec, ...] = (
 )  # fmt: skip
 
 
+from hubcensus.analysis import gguf_report  # noqa: E402  (the GGUF section: its charts and tables)
+
+CHARTS = (*CHARTS, *(ChartSpec(*spec) for spec in gguf_report.CHARTS))
+TABLES = (*TABLES, *(TableSpec(*spec) for spec in gguf_report.TABLES))
+
+
 @dataclass
 class Report:
     """Everything a report shows, before it is written anywhere."""
@@ -169,6 +178,8 @@ class Report:
     data: dict[str, Rows]
     headline: list[str]
     charts: list[tuple[ChartSpec, go.Figure | None]] = field(default_factory=list)
+    label: str | None = None
+    """What the data is when it is not the Hub (the demo's synthetic catalog): said at the top."""
 
     @property
     def empty(self) -> bool:
@@ -211,11 +222,13 @@ def build_report(db_path: str | Path, *, since: date | None = None, now: datetim
     generated = now or datetime.now(UTC).replace(tzinfo=None)
     db = open_readonly(db_path)
     try:
+        verify(db)  # a damaged file fails here, not halfway through a report that looks whole
         data = queries.run_all(db.con, start)
+        label = dataset_label(db)
     finally:
         db.close()
     report = Report(generated_at=generated, since=start, data=data,
-                    headline=headline(data, since=start, now=generated))  # fmt: skip
+                    headline=headline(data, since=start, now=generated), label=label)  # fmt: skip
     if not report.empty:
         for spec in CHARTS:
             rows = data[spec.query]

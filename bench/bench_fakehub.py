@@ -19,9 +19,10 @@ from urllib.parse import urlencode, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hubcensus.crawler.walk.listing import EXPAND as LISTING_EXPAND
+from hubcensus.fakehub.render import LIST_EXPAND_KEYS
 
-EXPAND = [*LISTING_EXPAND, "usedStorage"]
-"""What a hubcensus crawl asks for, plus one more key the Hub offers."""
+EXPAND = [*(k for k in LISTING_EXPAND if k in LIST_EXPAND_KEYS), "author"]
+"""What a hubcensus crawl asks for (the keys the listing accepts), plus one more key the Hub offers."""
 
 
 def rss_mb(pid: int, key: str = "VmHWM") -> float:
@@ -57,7 +58,7 @@ def throughput(host: str, port: int, threads: int, seconds: float, make_path) ->
         while time.perf_counter() < stop:
             path, headers = make_path(t, i)
             status, _, _ = get(conn, path, headers)
-            assert status in (200, 206), status
+            assert status in (200, 206, 302), status
             i += 1
         counts[t] = i
         conn.close()
@@ -129,6 +130,13 @@ def main() -> None:
                     for s in doc["siblings"]
                     if s["rfilename"].endswith(".safetensors")
                 ]
+        cdn_paths = []
+        for path in files[:200]:  # LFS files: resolve answers 302 to the CDN listener
+            status, _, h = get(conn, path)
+            assert status == 302, status
+            cdn_paths.append(h["Location"].split("/", 3)[3])
+        assert cdn_paths, "no LFS safetensors files among the first models"
+        cdn = urlsplit(h["Location"])
         conn.close()
         for n in args.threads:
             rps = throughput(
@@ -147,7 +155,16 @@ def main() -> None:
             rps = throughput(
                 host, port, n, args.seconds, lambda t, i, n=n: (files[(t * 7919 + i) % len(files)], rng)
             )
-            print(f"range GETs bytes=0-100000 over {len(files)} files, {n} client threads: {rps:,.0f} req/s")
+            print(f"resolve GETs (302 to the CDN) over {len(files)} files, {n} client threads: {rps:,.0f} req/s")
+        for n in args.threads:
+            rps = throughput(
+                cdn.hostname or host,
+                cdn.port or 80,
+                n,
+                args.seconds,
+                lambda t, i, n=n: ("/" + cdn_paths[(t * 7919 + i) % len(cdn_paths)], rng),
+            )
+            print(f"CDN range GETs bytes=0-100000 over {len(cdn_paths)} files, {n} client threads: {rps:,.0f} req/s")
         print(f"server peak RSS (VmHWM): {rss_mb(proc.pid):.0f} MB; cpu count {os.cpu_count()}")
     finally:
         proc.terminate()

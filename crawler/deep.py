@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hubcensus.crawler import gguf_pass
+from hubcensus.crawler.config_pass import ConfigRead, read_config
+from hubcensus.crawler.config_pass import backfill as backfill_configs
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.budget import MemoryBudget, give_back
 from hubcensus.crawler.files.headers import ANALYZE_COST, RepoHeaders, long_header_bytes, read_repo_headers
@@ -27,7 +30,7 @@ from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
 from hubcensus.crawler.walk.listing import normalize
-from hubcensus.db import listing_store, store
+from hubcensus.db import config_store, listing_store, store
 from hubcensus.db.connection import Database, utcnow
 from hubcensus.db.header_queue import Candidate, Selection, gated_pending, parse_selection, pending
 
@@ -61,7 +64,13 @@ class DeepSummary:
     """Gated models not tried because the client has no token (they stay pending)."""
     left: int = 0
     """Models not tried because the time budget ran out (the next run reads them first)."""
+    files: int = 0
+    """Safetensors files whose headers were read."""
+    bytes: int = 0
+    """Bytes of the weight files measured from those headers."""
     errors: list[str] = field(default_factory=list)
+    configs: int = 0
+    """config.json rows stored (KV cache figures)."""
 
 
 def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:
@@ -155,6 +164,24 @@ def read_model(
     return headers, weights
 
 
+def read_model_config(
+    source: Any, candidate: Candidate, budget: MemoryBudget | None = None
+) -> tuple[Any, ...] | gguf_pass.GGUFRepo:
+    """`read_model`, then the model's config.json for the KV cache (one request when wanted and new).
+
+    GGUF files are read by `gguf_pass`: a GGUF-only repo returns its `GGUFRepo`; a repo with both
+    returns the safetensors figures and config with the `GGUFRepo` as a fourth element.
+    """
+    gguf = None
+    if gguf_pass.has_gguf(candidate.weight_files):
+        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
+        if gguf_pass.gguf_only(candidate.weight_files):
+            return gguf
+    headers, weights = read_model(source, candidate, budget)
+    read = (headers, weights, read_config(source, candidate, headers.files))
+    return read if gguf is None else (*read, gguf)
+
+
 def run_deep(
     db: Database,
     client: Any,
@@ -179,22 +206,34 @@ def run_deep(
     summary = DeepSummary(models=count)
     if not authenticated:
         summary.gated_skipped = gated_pending(db, chosen)
-    read = _ReadRows()
+    read = _ReadRows(run_id=run_id)
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
-            if isinstance(outcome, tuple):
+            if isinstance(outcome, gguf_pass.GGUFRepo):
+                read.gguf.add(outcome, figures=True)
+                summary.files += len(outcome.reads)
+                summary.bytes += sum(r.entry.size for r in outcome.reads)
+                if read.due():
+                    read.store(db, summary)
+            elif isinstance(outcome, tuple):
                 read.add(candidate, *outcome)
+                summary.files += len(outcome[0].files)
+                summary.bytes += sum(f.file_size or 0 for f in outcome[0].files)
                 if read.due():
                     read.store(db, summary)
             else:
                 _record_failure(db, run_id, candidate, outcome, summary)
             if on_model is not None:
                 on_model(summary)
+            db.end_window()  # a boundary: a waiting reader gets the file while headers are read
     except CrawlInterrupted:
         read.store(db, summary)  # what was read before the stop is kept
         raise
     read.store(db, summary)
     summary.left = summary.models - summary.stored - summary.unreadable - summary.failed
+    if chosen.mode != "none" and (deadline is None or time.monotonic() < deadline):  # KV: configs still missing
+        summary.configs += backfill_configs(db, client, run_id=run_id, workers=workers, deadline=deadline,
+                                            gated=authenticated)  # fmt: skip
     return summary
 
 
@@ -204,7 +243,7 @@ def _fetch_all(
     workers: int,
     deadline: float | None = None,
     budget: MemoryBudget | None = None,
-) -> Iterator[tuple[Candidate, tuple[RepoHeaders, ModelWeights] | Exception]]:
+) -> Iterator[tuple[Candidate, tuple[Any, ...] | gguf_pass.GGUFRepo | Exception]]:
     """Results in completion order, with at most `2 * workers` reads in flight (bounded memory).
 
     After `deadline` (a `time.monotonic()` value) no new read starts; those in flight finish.
@@ -220,7 +259,7 @@ def _fetch_all(
                     candidate = next(todo, None)
                     if candidate is None:
                         break
-                    running[pool.submit(read_model, client, candidate, budget)] = candidate
+                    running[pool.submit(read_model_config, client, candidate, budget)] = candidate
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -244,21 +283,41 @@ class _ReadRows:
     models: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     dtypes: list[dict[str, Any]] = field(default_factory=list)
+    gguf: gguf_pass.GGUFRows = field(default_factory=gguf_pass.GGUFRows)
     since: float = field(default_factory=time.monotonic)
+    run_id: int | None = None
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    config_requests: int = 0
 
-    def add(self, candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> None:
+    def add(
+        self,
+        candidate: Candidate,
+        headers: RepoHeaders,
+        weights: ModelWeights,
+        config: ConfigRead | None = None,
+        gguf: gguf_pass.GGUFRepo | None = None,
+    ) -> None:
+        if gguf is not None:  # GGUF files beside safetensors: stored, the figures stay the safetensors ones
+            self.gguf.add(gguf, figures=False)
         model, files, dtypes = model_rows(candidate, headers, weights)
+        if config is not None:
+            self.configs.extend([config.row] if config.row else [])
+            self.config_requests += config.requests
         self.models.append(model)
         self.files.extend(files)
         self.dtypes.extend(dtypes)
 
     def due(self) -> bool:
-        return len(self.models) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
+        return len(self.models) + len(self.gguf) >= BATCH or time.monotonic() - self.since >= FLUSH_SECONDS
 
     def store(self, db: Database, summary: DeepSummary) -> None:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
+        summary.stored += self.gguf.store(db)
+        config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
+        summary.configs += len(self.configs)
+        self.configs, self.config_requests = [], 0
         self.models, self.files, self.dtypes = [], [], []
         self.since = time.monotonic()
 

@@ -121,6 +121,7 @@ class HubClient:
         self.requests: Counter[str] = Counter()
         self.rate_limited = 0
         self.retries = 0
+        self._kept: dict[str, Page] = {}
         self.offhost = 0
         """Redirect hops followed to another host (the CDN): outside the Hub's quota, never paced."""
 
@@ -267,17 +268,23 @@ class HubClient:
             params.append(("author", author))
         return f"{self.endpoint}/api/models?{urlencode(params)}"
 
+    def keep_page(self, page: Page) -> None:
+        """Keep a page already fetched (the endpoint probe): the next `list_page` of its URL returns it."""
+        self._kept[page.url] = page
+
     def list_page(self, url: str) -> Page:
         """One listing page from its absolute URL (or a stored relative cursor)."""
         url = self.absolute(url)
+        kept = self._kept.pop(url, None)
+        if kept is not None:
+            return kept
         data, response = self._json(url, target=f"list {self.relative(url)}"[:300])
         if not isinstance(data, list):
             raise HubError("parse", "listing page is not a JSON list", target=self.relative(url))
-        next_link = response.links.get("next", {}).get("url")
-        return Page(items=data, next_url=self.absolute(next_link) if next_link else None, url=url)
+        return _page(self, data, response, url)
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET an API path (e.g. '/api/models/org/name/safetensors-metadata/x.json') as parsed JSON."""
+        """GET an API path (e.g. '/api/models/org/name?blobs=true') as parsed JSON."""
         url = self.absolute(path) + (f"?{urlencode(dict(params))}" if params else "")
         return self._json(url, target=path)[0]
 
@@ -356,3 +363,68 @@ def make_client(
     client = HubClient(endpoint, token, timeout=timeout, retry=retry, stop=stop)
     client.pacer = Pacer(sleep=client.sleep)
     return client
+
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds the first request of a run waits for a connection (an unreachable endpoint fails fast)."""
+
+
+class EndpointUnreachable(HubError):
+    """The endpoint did not answer the run's first request (one line, with a hint)."""
+
+
+def short_url(url: str, width: int = 60) -> str:
+    """`url` without query or fragment, cut to `width` characters (for one-line messages)."""
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    return base if len(base) <= width else base[: width - 3] + "..."
+
+
+def _page(client: HubClient, items: list[Any], response: httpx2.Response, url: str) -> Page:
+    """A listing page from its parsed items and the answer's `Link: <...>; rel="next"`."""
+    next_link = response.links.get("next", {}).get("url")
+    return Page(items=items, next_url=client.absolute(next_link) if next_link else None, url=url)
+
+
+def check_endpoint(
+    client: HubClient, *, connect_timeout: float = CONNECT_TIMEOUT, first_page: str | None = None
+) -> None:
+    """One listing request, not retried, before anything is written: is this a Hub that answers?
+
+    With `first_page` (the absolute URL of the listing page the crawl starts with), that page is
+    the probe and the client keeps it, so the crawl's first `list_page` costs no second request;
+    without it, a one-item listing. Raises `EndpointUnreachable` when the endpoint cannot be
+    reached or does not answer like the Hub's API (a 429 counts as an answer: the crawl's pacer
+    then waits it out).
+    """
+    url = first_page or f"{client.endpoint}/api/models?limit=1"
+    target = short_url(client.endpoint)
+    client._count("requests", "api")
+    timeout = httpx2.Timeout(client.timeout, connect=min(connect_timeout, client.timeout))
+    try:
+        response = client._session.request("GET", url, headers=client._headers, timeout=timeout)
+    except httpx2.TimeoutException as exc:
+        raise EndpointUnreachable(
+            "timeout", f"{target} did not answer ({type(exc).__name__})", target=target
+        ) from None
+    except (httpx2.HTTPError, OSError, ValueError) as exc:
+        raise EndpointUnreachable(
+            "connection", f"cannot reach {target} ({type(exc).__name__})", target=target
+        ) from None
+    client.pacer.observe("api", response.headers)
+    if response.status_code == 429 or response.status_code < 400:
+        if response.status_code < 400:
+            try:
+                items = json.loads(response.content)
+                if not isinstance(items, list):
+                    raise ValueError("not a list")
+                if first_page is not None:
+                    client.keep_page(_page(client, items, response, first_page))
+            except ValueError:
+                raise EndpointUnreachable(
+                    "parse", f"{target} answered, but not like the Hub's API (/api/models)", target=target
+                ) from None
+        return
+    raise EndpointUnreachable(
+        "http", f"{target} answered HTTP {response.status_code} to /api/models: is it a Hub endpoint?",
+        target=target, status=response.status_code,
+    )  # fmt: skip

@@ -7,6 +7,13 @@
   below the last successful run's high-water mark minus `overlap`. With no
   watermark (an empty database) the crawl is a full walk; an unfinished full walk
   is always resumed first.
+- scheduled full walk: when the last completed full walk is older than
+  `full_every` (default 7 days; never recorded counts as older), the run is a
+  full walk. Only a full walk sees renames of models that did not change and
+  models that are no longer public, so this keeps the census true over weeks.
+
+Pages hold what the Hub gives (the real Hub may answer `limit=1000` with 7 items):
+nothing here counts on a page being full; a walk ends when a page has no `next` link.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ class CrawlOptions:
     deep: str = "none"
     deep_minutes: float | None = None
     """Time budget of the header pass; what it does not reach is read first by the next run."""
+    full_every: timedelta | None = timedelta(days=7)
+    """A run whose last completed full walk is older than this does (or resumes) one (0: this run;
+    None: only `full`, an empty database or an unfinished walk make a full walk)."""
     page_rounds: int = 3
     """How many times a listing page that failed after all retries is tried again before the run fails."""
     batch_pages: int = 5
@@ -54,15 +64,20 @@ class CrawlOptions:
     """DuckDB's memory_limit for the crawl (None: DuckDB's default, 80% of RAM). It caps the buffer
     cache, which otherwise keeps every block it read: a 2M-model walk peaked at 1.1 GB uncapped,
     650 MB at 400 MB."""
+    label: str | None = None
+    """What the data is, when it is not the Hub (the demo: 'demo data from a synthetic Hub'); kept in
+    crawl_state as `dataset.label`, and reports say it at the top."""
 
 
 ProgressHook = Callable[[CrawlSummary], None]
+HeaderHook = Callable[[CrawlSummary, Any], None]
+"""Called after every model of the header pass with the run's summary and the `DeepSummary`."""
 DeepHook = Callable[[Database, HubClient, CrawlSummary], None]
 
 
 def _keys(author: str | None) -> dict[str, str]:
     prefix = f"author:{author}:" if author else ""
-    names = ("watermark", "full.cursor", "full.started_at", "full.max_modified")
+    names = ("watermark", "full.cursor", "full.started_at", "full.max_modified", "full.completed_at")
     return {name: prefix + name for name in names}
 
 
@@ -99,18 +114,49 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _deep_default(db: Database, client: HubClient, summary: CrawlSummary, options: CrawlOptions) -> None:
-    """The header pass, `crawler.deep.run_deep` (imported only when asked for)."""
+def _deep_default(
+    db: Database,
+    client: HubClient,
+    summary: CrawlSummary,
+    options: CrawlOptions,
+    on_header: HeaderHook | None = None,
+) -> None:
+    """The header pass, `crawler.deep.run_deep` (imported only when asked for).
+
+    The run's counters follow the pass as it goes (stored batches are written to the ledger), so
+    an interrupted or killed pass leaves the ledger with what was really stored.
+    """
     from hubcensus.crawler.deep import run_deep
 
-    result = run_deep(
-        db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes,
-        memory_mb=options.memory_limit_mb,
-    )  # fmt: skip
+    base_fetched, base_errors = summary.headers_fetched, summary.errors
+    seen: list[Any] = []
+    written = [0]
+
+    def follow(result: Any) -> None:
+        if not seen:
+            seen.append(result)
+        summary.headers_fetched = base_fetched + result.stored
+        summary.errors = base_errors + result.failed + result.unreadable
+        summary.__dict__.update(client.counters())
+        if result.stored != written[0]:  # a batch was just stored: the ledger says so in the same window
+            written[0] = result.stored
+            store.update_run(db, summary.run_id, summary.counters())
+        if on_header is not None:
+            on_header(summary, result)
+
+    try:
+        result = run_deep(
+            db, client, run_id=summary.run_id, selection=options.deep, minutes=options.deep_minutes,
+            memory_mb=options.memory_limit_mb, on_model=follow,
+        )  # fmt: skip
+    finally:
+        if seen:  # interrupted: what the pass stored before the stop counts (the ledger is closed next)
+            summary.headers_fetched = base_fetched + seen[0].stored
+            summary.errors = base_errors + seen[0].failed + seen[0].unreadable
     summary.headers_left += result.left
-    summary.headers_fetched += result.stored
+    summary.headers_fetched = base_fetched + result.stored
     summary.gated_skipped += result.gated_skipped
-    summary.errors += result.failed + result.unreadable
+    summary.errors = base_errors + result.failed + result.unreadable
 
 
 @dataclass
@@ -190,17 +236,22 @@ class _Walk:
         if newest is not None and (s.watermark is None or newest > s.watermark):
             s.watermark = newest
         if self.staged >= self.options.merge_rows:
-            self.merge()
+            self.merge(defer_renames=True)  # renames wait for the walk's last merge: one pass over the tables
         s.__dict__.update(self.client.counters())
         store.update_run(self.db, s.run_id, s.counters())
         if self.on_page is not None:
             self.on_page(s)
+        self.db.end_window()  # a boundary: the window ends if readers wait (or after a few seconds)
 
-    def merge(self) -> None:
-        """Merge every staged listing row (this run's, or a killed run's) into `models` and history."""
-        result = listing_store.merge_staged(self.db)
+    def merge(self, *, defer_renames: bool = False) -> None:
+        """Merge staged listing rows (this run's, or a killed run's) into `models` and history.
+
+        With `defer_renames`, rows that need a rename stay staged for a later merge (the walk's last).
+        """
+        result = listing_store.merge_staged(self.db, defer_renames=defer_renames)
         self.summary.models_new += result.new
         self.summary.models_updated += result.updated
+        self.summary.models_renamed += result.renamed
         self.staged = 0
 
     def remaining(self, fetched: int) -> int | None:
@@ -216,15 +267,18 @@ def _newest(rows: list[dict[str, Any]]) -> datetime | None:
     return max((r["last_modified"] for r in rows if r["last_modified"] is not None), default=None)
 
 
+def first_full_page(client: HubClient, options: CrawlOptions) -> str:
+    """The absolute URL of a full walk's first page (what a crawl into a new database asks first)."""
+    limit = options.page_size if options.limit is None else max(1, min(options.page_size, options.limit))
+    return client.list_url(sort="createdAt", expand=EXPAND, limit=limit, author=options.author)
+
+
 def _full(walk: _Walk) -> None:
     """Walk (or resume walking) everything by createdAt, checkpointing after every page."""
     db, client, k, s = walk.db, walk.client, walk.keys, walk.summary
     cursor = store.get_state(db, k["full.cursor"])
     if cursor is None:
-        first = client.list_url(
-            sort="createdAt", expand=EXPAND, limit=walk.page_size(0), author=walk.options.author
-        )
-        cursor = client.relative(first)
+        cursor = client.relative(first_full_page(client, walk.options))
         store.set_state(
             db,
             {
@@ -267,6 +321,7 @@ def _full(walk: _Walk) -> None:
             k["full.cursor"]: None,
             k["full.started_at"]: None,
             k["full.max_modified"]: None,
+            k["full.completed_at"]: _iso(utcnow()),
         },
     )
     s.watermark = mark
@@ -280,9 +335,9 @@ def _incremental(walk: _Walk, watermark: datetime) -> None:
     reached = False
 
     def more(items: list[dict[str, Any]]) -> bool:
-        nonlocal reached
+        nonlocal reached  # a short or empty page is not the end: only a page without `next` is
         dated = [d for item in items if (d := parse_hub_date(item.get("lastModified"))) is not None]
-        reached = not items or bool(dated and min(dated) < threshold)
+        reached = reached or bool(dated and min(dated) < threshold)
         return not reached
 
     first = client.list_url(
@@ -304,6 +359,14 @@ def _incremental(walk: _Walk, watermark: datetime) -> None:
     s.complete = True
 
 
+def full_walk_due(db: Database, every: timedelta | None, key: str = "full.completed_at") -> bool:
+    """Whether the last completed full walk (crawl_state `key`) is older than `every` (never: due)."""
+    if every is None:
+        return False
+    last = _parse(store.get_state(db, key))
+    return last is None or utcnow() - last >= every
+
+
 def crawl(
     db: Database,
     client: HubClient,
@@ -312,6 +375,7 @@ def crawl(
     on_page: ProgressHook | None = None,
     deep: DeepHook | None = None,
     handle_signals: bool = True,
+    on_header: HeaderHook | None = None,
 ) -> CrawlSummary:
     """Run one crawl and return its summary; the ledger row is closed whatever happens.
 
@@ -320,12 +384,15 @@ def crawl(
     """
     options = options or CrawlOptions()
     if options.memory_limit_mb:
-        db.con.execute(f"SET memory_limit = '{int(options.memory_limit_mb)}MB'")
+        db.configure(memory_limit=f"{int(options.memory_limit_mb)}MB")
     keys = _keys(options.author)
     watermark = _parse(store.get_state(db, keys["watermark"]))
     resuming = store.get_state(db, keys["full.cursor"]) is not None
-    mode = "full" if options.full or resuming or watermark is None else "incremental"
+    due = full_walk_due(db, options.full_every, keys["full.completed_at"])
+    mode = "full" if options.full or resuming or watermark is None or due else "incremental"
     run_id = store.start_run(db, mode=mode, endpoint=client.endpoint, version=version())
+    if options.label:
+        store.set_state(db, {"dataset.label": options.label})
     seen_at = store.run_started_at(db, run_id) or utcnow()
     summary = CrawlSummary(run_id=run_id, mode=mode, endpoint=client.endpoint)
     walk = _Walk(db, client, options, summary, seen_at, on_page, keys)
@@ -342,11 +409,11 @@ def crawl(
                 if deep is not None:
                     deep(db, client, summary)
                 else:
-                    _deep_default(db, client, summary, options)
+                    _deep_default(db, client, summary, options, on_header)
         summary.status = "ok"
     except CrawlInterrupted:
         summary.status = "interrupted"
-        summary.message = "stopped by a signal; a full walk resumes from its checkpoint"
+        summary.message = _interrupted_message(summary)
     except HubError as exc:
         summary.status = "failed"
         summary.message = f"{exc.target}: {exc}"
@@ -359,6 +426,17 @@ def crawl(
         _merge_before_leaving(walk)
     _close(db, summary, client, started)
     return summary
+
+
+def _interrupted_message(summary: CrawlSummary) -> str:
+    if summary.complete:
+        return (
+            f"stopped by a signal in the header pass after {summary.headers_fetched} models' headers; "
+            "the next run reads the rest first"
+        )
+    if summary.mode == "full":
+        return "stopped by a signal during the walk; the next run resumes the full walk from its checkpoint"
+    return "stopped by a signal during the walk; the watermark was not advanced"
 
 
 def _merge_before_leaving(walk: _Walk) -> None:
@@ -376,3 +454,4 @@ def _close(db: Database, summary: CrawlSummary, client: HubClient, started: floa
     store.finish_run(
         db, summary.run_id, status=summary.status, counters=summary.counters(), message=summary.message
     )
+    db.release()

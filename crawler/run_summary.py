@@ -23,6 +23,7 @@ class CrawlSummary:
     models_new: int = 0
     models_updated: int = 0
     models_deleted: int = 0
+    models_renamed: int = 0
     headers_fetched: int = 0
     gated_skipped: int = 0
     headers_left: int = 0
@@ -46,7 +47,8 @@ class CrawlSummary:
         mode = f"{self.mode}{' (resumed)' if self.resumed else ''}"
         text = (
             f"run {self.run_id} {self.status}: {mode}, {self.pages} pages, {self.models_seen} models seen "
-            f"({self.models_new} new, {self.models_updated} updated, {self.models_deleted} deleted), "
+            f"({self.models_new} new, {self.models_updated} updated, {self.models_renamed} renamed, "
+            f"{self.models_deleted} no longer public), "
             f"{self.requests_api} API requests, {self.rate_limited} rate-limited, {self.retries} retries, "
             f"{self.errors} errors in {self.elapsed:.1f}s"
         )

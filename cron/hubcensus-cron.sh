@@ -2,7 +2,8 @@
 # hubcensus-cron.sh: one scheduled census run, safe to start from cron or a systemd timer.
 #
 #   1. takes an exclusive flock (a second concurrent run says so and exits 0),
-#   2. runs `hubcensus crawl` (incremental; resumes an unfinished full walk),
+#   2. runs `hubcensus crawl` (incremental; resumes an unfinished full walk; a full walk when the last
+#      completed one is older than 7 days, crawl's default `--full-every 7d`: renames, no-longer-public),
 #   3. writes `hubcensus report --out $REPORTS/<UTC date>` and points `$REPORTS/latest` at it,
 #   4. logs everything to $LOGS/hubcensus-<UTC timestamp>.log, keeping the newest $HUBCENSUS_KEEP_LOGS.
 #
@@ -14,7 +15,7 @@
 #   HUBCENSUS_KEEP_LOGS   how many logs to keep               [default: 14]
 #   HUBCENSUS_BIN         the hubcensus executable            [default: hubcensus on PATH]
 #   HUBCENSUS_DEEP_MINUTES time budget of the header pass; the rest waits for the next run [default: 240]
-#   HUBCENSUS_CRAWL_ARGS  extra crawl arguments, e.g. "--full" [default: none]
+#   HUBCENSUS_CRAWL_ARGS  extra crawl arguments, e.g. "--full-every 3d" [default: none]
 #   HF_TOKEN, HF_ENDPOINT as for `hubcensus crawl` (the token is never logged).
 # Exit status: that of the crawl (0 ok, 75 database busy, ...), else that of the report.
 set -uo pipefail

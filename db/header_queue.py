@@ -9,7 +9,6 @@ Selection (`hubcensus crawl --deep ...`):
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +49,10 @@ class Candidate:
     hub: dict[str, Any] | None
     model_type: str | None = None
     """The listing's `config.model_type` (which linears the architecture builds without a bias)."""
+    pipeline_tag: str | None = None
+    architecture: str | None = None
+    config_sha: str | None = None
+    """Commit of the stored `model_configs` row (the config pass skips a model already read at `sha`)."""
 
 
 def _selected(selection: Selection) -> str:
@@ -96,58 +99,71 @@ def pending(
 ) -> tuple[int, Iterator[Candidate]]:
     """How many models the selection asks for, and those models, most downloaded first.
 
-    The order is fixed once in a temp table of keys; the candidates themselves are
-    read `chunk` at a time, so a whole-Hub selection never sits in memory (or in
-    DuckDB's memory limit) at once. Without `gated`, gated models are left out.
+    The candidates are read `chunk` at a time by keyset (downloads, model_id): a whole-Hub
+    selection never sits in memory (or in DuckDB's memory limit) at once, and no temporary
+    table ties the pass to one connection (the crawl closes the file between write windows).
+    Without `gated`, gated models are left out.
     """
     if selection.mode == "none":
         return 0, iter(())
     where = _selected(selection) + ("" if gated else " AND m.gated IS NULL")
-    top = f"QUALIFY n <= {int(selection.top)}" if selection.mode == "top" else ""
-    con = db.con
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE deep_todo AS
-        SELECT row_number() OVER (ORDER BY m.downloads DESC NULLS LAST, m.model_id) AS n, m.model_id
-        FROM models m WHERE {where} {top} ORDER BY n
-        """
-    )
-    (count,) = con.execute("SELECT count(*) FROM deep_todo").fetchone()
-    return int(count), _candidates(db, int(count), chunk)
+    (count,) = db.con.execute(f"SELECT count(*) FROM models m WHERE {where}").fetchone()
+    if selection.mode == "top":
+        count = min(int(count), int(selection.top or 0))
+    return int(count), _candidates(db, where, int(count), chunk)
 
 
-def _candidates(db: Database, count: int, chunk: int) -> Iterator[Candidate]:
-    con = db.con
-    try:
-        for first in range(1, count + 1, chunk):
-            bounds = [first, first + chunk - 1]
-            rows = con.execute(
-                """
-                SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters,
-                       m.model_type
-                FROM deep_todo t JOIN models m ON m.model_id = t.model_id
-                LEFT JOIN (
-                    SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
-                    FROM model_dtypes
-                    WHERE source = 'hub' AND model_id IN (SELECT model_id FROM deep_todo WHERE n BETWEEN ? AND ?)
-                    GROUP BY model_id
-                ) h ON h.model_id = m.model_id
-                WHERE t.n BETWEEN ? AND ?
-                ORDER BY t.n
-                """,
-                bounds + bounds,
-            ).fetchall()
-            for model_id, sha, files, config, total, params, model_type in rows:
-                yield Candidate(
-                    model_id=model_id,
-                    sha=sha,
-                    weight_files=list(files),
-                    config=json.loads(config) if config else None,
-                    hub={"total": total, "parameters": dict(params or {})}
-                    if total is not None or params
-                    else None,
-                    model_type=model_type,
-                )
-    finally:
-        with contextlib.suppress(Exception):  # an abandoned walk may be closed after its database
-            con.execute("DROP TABLE IF EXISTS deep_todo")
+_ORDER = "coalesce(m.downloads, -1) DESC, m.model_id"
+"""Most downloaded first (no figure last), then by name: a total order, so a keyset resumes exactly."""
+
+
+def _candidates(db: Database, where: str, count: int, chunk: int) -> Iterator[Candidate]:
+    after: tuple[int, str] | None = None
+    given = 0
+    while given < count:
+        keyset = (
+            ""
+            if after is None
+            else (
+                " AND (coalesce(m.downloads, -1) < ? OR (coalesce(m.downloads, -1) = ? AND m.model_id > ?))"
+            )
+        )
+        params: list[Any] = [] if after is None else [after[0], after[0], after[1]]
+        rows = db.con.execute(
+            f"""
+            WITH todo AS (
+                SELECT m.model_id, coalesce(m.downloads, -1) AS d FROM models m
+                WHERE {where}{keyset} ORDER BY {_ORDER} LIMIT {min(chunk, count - given)}
+            )
+            SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters, t.d,
+                   m.model_type, m.pipeline_tag, m.architecture, c.sha
+            FROM todo t JOIN models m ON m.model_id = t.model_id
+            LEFT JOIN model_configs c ON c.model_id = m.model_id
+            LEFT JOIN (
+                SELECT model_id, map_from_entries(list((dtype, parameters))) AS parameters
+                FROM model_dtypes
+                WHERE source = 'hub' AND model_id IN (SELECT model_id FROM todo)
+                GROUP BY model_id
+            ) h ON h.model_id = m.model_id
+            ORDER BY t.d DESC, m.model_id
+            """,
+            params,
+        ).fetchall()
+        if not rows:
+            return
+        for model_id, sha, files, config, total, params_, downloads, model_type, pipeline, arch, config_sha in rows:
+            yield Candidate(
+                model_id=model_id,
+                sha=sha,
+                weight_files=list(files),
+                config=json.loads(config) if config else None,
+                hub={"total": total, "parameters": dict(params_ or {})}
+                if total is not None or params_
+                else None,
+                model_type=model_type,
+                pipeline_tag=pipeline,
+                architecture=arch,
+                config_sha=config_sha,
+            )
+            after = (int(downloads), model_id)
+        given += len(rows)

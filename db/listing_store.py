@@ -6,6 +6,11 @@ staged into `models`, `model_versions`, `model_stats` and `model_dtypes` every
 so many rows and when the walk ends. A merge joins the batch against the whole
 table once, so its cost is paid per batch, not per page. Rows left staged by a
 killed run are merged by the next one: nothing committed is lost.
+
+Identity: a staged row matches its `models` row by `hub_id` (the Hub's `_id`)
+when both have one, else by `model_id`. A known `_id` staged under a new name is
+a rename (`db.renames`), applied in the merge's transaction before the rows are
+merged; a name now held by a new `_id` moves the old holder aside.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from hubcensus.db.arrow import DTYPE_COLUMNS, stage_models
 from hubcensus.db.connection import Database
+from hubcensus.db.renames import displace, rename_many
 from hubcensus.db.schema import ESTIMATE_COLUMNS, LISTING_COLUMNS
 from hubcensus.db.store import put_state
 
@@ -30,6 +36,7 @@ class MergeResult:
     seen: int
     new: int
     updated: int
+    renamed: int = 0
 
 
 def stage_listing_page(
@@ -45,7 +52,8 @@ def stage_listing_page(
     `rows` carry the LISTING_COLUMNS and ESTIMATE_COLUMNS of `models` plus
     `hub_parameters` ({dtype: storage elements}), as `hubcensus.crawler.walk.listing.normalize` makes them.
     """
-    unique = list({row["model_id"]: row for row in rows}.values())
+    unique = list({row.get("hub_id") or row["model_id"]: row for row in rows}.values())
+    unique = list({row["model_id"]: row for row in unique}.values())
     page, page_dtypes = stage_models(unique, MODEL_COLUMNS, "hub")
     cols = ", ".join((*MODEL_COLUMNS, "hub_parameters"))
     con = db.con
@@ -96,10 +104,14 @@ LEFT JOIN models m ON m.model_id = s.model_id
 """The newest staged row of each model, with what it changes (the one join against `models` for counts)."""
 
 
-def merge_staged(db: Database) -> MergeResult:
+def merge_staged(db: Database, *, defer_renames: bool = False) -> MergeResult:
     """Merge everything staged into `models` and the history tables, in one transaction.
 
-    Idempotent: merging a row `models` already holds changes nothing. A new sha
+    Idempotent: merging a row `models` already holds changes nothing. Renames
+    (a known `_id` under a new name) are applied first, in the same transaction;
+    with `defer_renames` (a walk's intermediate merges) the rows of renamed or
+    displacing `_id`s stay staged for the walk's last merge instead, so a walk pays
+    the renames' one UPDATE per table once, not once per batch. A new sha
     becomes a `model_versions` row (every sha staged, not only the newest); changed
     popularity becomes one `model_stats` snapshot per model and observation time
     (the last value wins); the Hub's per-dtype counts replace the model's 'hub'
@@ -110,6 +122,7 @@ def merge_staged(db: Database) -> MergeResult:
     con = db.con
     con.execute("BEGIN TRANSACTION")
     try:
+        renamed = _set_aside(con) if defer_renames else _apply_identity(con)
         con.execute(_BATCH)
         seen, new, updated = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_updated) FROM merge_batch"
@@ -119,12 +132,96 @@ def merge_staged(db: Database) -> MergeResult:
             _merge_models(con)
         con.execute("DELETE FROM listing_stage")
         con.execute("DELETE FROM listing_stage_dtypes")
+        if defer_renames:
+            _put_back(con)
         con.execute("DROP TABLE merge_batch")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return MergeResult(seen=int(seen), new=int(new), updated=int(updated))
+    return MergeResult(
+        seen=int(seen), new=int(new), updated=int(updated), renamed=0 if defer_renames else renamed
+    )
+
+
+_LATEST_BY_HUB_ID = """
+SELECT hub_id, model_id, seen_at, run_id FROM listing_stage WHERE hub_id IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY hub_id ORDER BY seq DESC) = 1
+"""
+
+
+_NEEDS_RENAME = f"""
+SELECT l.hub_id FROM ({_LATEST_BY_HUB_ID}) l JOIN models m ON m.hub_id = l.hub_id WHERE m.model_id <> l.model_id
+UNION
+SELECT l.hub_id FROM ({_LATEST_BY_HUB_ID}) l JOIN models m ON m.model_id = l.model_id
+WHERE m.hub_id IS NOT NULL AND m.hub_id <> l.hub_id
+"""
+"""`_id`s whose staged rows need a rename or move a name's holder aside."""
+
+
+def _set_aside(con: Any) -> int:
+    """Take the staged rows that need a rename out of this merge (`_put_back` restores them); return their `_id`s."""
+    _same_name_per_id(con)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE aside_ids AS {_NEEDS_RENAME}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE aside_stage AS SELECT * FROM listing_stage "
+        "WHERE hub_id IN (SELECT hub_id FROM aside_ids)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE aside_dtypes AS SELECT * FROM listing_stage_dtypes "
+        "WHERE (seq, model_id) IN (SELECT seq, model_id FROM aside_stage)"
+    )
+    con.execute("DELETE FROM listing_stage WHERE hub_id IN (SELECT hub_id FROM aside_ids)")
+    con.execute("DELETE FROM listing_stage_dtypes WHERE (seq, model_id) IN (SELECT seq, model_id FROM aside_stage)")
+    return int(con.execute("SELECT count(*) FROM aside_ids").fetchall()[0][0])
+
+
+def _put_back(con: Any) -> None:
+    con.execute("INSERT INTO listing_stage SELECT * FROM aside_stage")
+    con.execute("INSERT INTO listing_stage_dtypes SELECT * FROM aside_dtypes")
+    for table in ("aside_ids", "aside_stage", "aside_dtypes"):
+        con.execute(f"DROP TABLE {table}")
+
+
+def _same_name_per_id(con: Any) -> None:
+    """Every staged row of an `_id` takes the newest name staged for it."""
+    con.execute(
+        f"""
+        UPDATE listing_stage SET model_id = l.model_id FROM ({_LATEST_BY_HUB_ID}) l
+        WHERE listing_stage.hub_id = l.hub_id AND listing_stage.model_id <> l.model_id
+        """
+    )
+
+
+def _apply_identity(con: Any) -> int:
+    """Line staged rows up with `models` by `_id` before the merge; return the renames recorded.
+
+    1. Every staged row of an `_id` takes the newest name staged for it (a model
+       renamed while a walk ran has its history under one name).
+    2. A stored `_id` staged under another name is renamed (with all its history).
+    3. A name staged for a new `_id` but held by another stored `_id` (a reused
+       name) moves the holder aside; a holder without `_id` is taken as the same model.
+    """
+    _same_name_per_id(con)
+    moves = con.execute(
+        f"""
+        SELECT l.hub_id, m.model_id, l.model_id, l.seen_at, l.run_id
+        FROM ({_LATEST_BY_HUB_ID}) l JOIN models m ON m.hub_id = l.hub_id
+        WHERE m.model_id <> l.model_id
+        """
+    ).fetchall()
+    renamed = 0
+    if moves:
+        seen_at, run_id = max((m[3], m[4]) for m in moves)
+        renamed = rename_many(con, [m[:3] for m in moves], seen_at=seen_at, run_id=run_id)
+    taken = con.execute(
+        f"""
+        SELECT m.model_id FROM ({_LATEST_BY_HUB_ID}) l JOIN models m ON m.model_id = l.model_id
+        WHERE m.hub_id IS NOT NULL AND m.hub_id <> l.hub_id
+        """
+    ).fetchall()
+    displace(con, [name for (name,) in taken])
+    return renamed
 
 
 def _merge_history(con: Any) -> None:
@@ -165,7 +262,9 @@ def _merge_history(con: Any) -> None:
 
 
 def _merge_models(con: Any) -> None:
-    listing_set = ", ".join(f"{c} = s.{c}" for c in LISTING_COLUMNS[1:])
+    listing_set = ", ".join(
+        f"{c} = coalesce(s.{c}, models.{c})" if c == "hub_id" else f"{c} = s.{c}" for c in LISTING_COLUMNS[1:]
+    )
     estimate_set = ", ".join(
         f"{c} = CASE WHEN models.deep_sha IS NOT DISTINCT FROM s.sha THEN models.{c} ELSE s.{c} END"
         for c in ESTIMATE_COLUMNS

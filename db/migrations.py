@@ -43,6 +43,16 @@ def _add_columns(table: sa.Table, *names: str) -> Callable[[sa.Connection], None
     return run
 
 
+def _steps(*steps: Callable[[sa.Connection], None]) -> Callable[[sa.Connection], None]:
+    """Several steps as one migration (they run in its transaction, in order)."""
+
+    def run(conn: sa.Connection) -> None:
+        for step in steps:
+            step(conn)
+
+    return run
+
+
 MIGRATIONS: list[Migration] = [
     (
         1,
@@ -60,9 +70,25 @@ MIGRATIONS: list[Migration] = [
     (2, "safetensors header tables", _create(schema.safetensors_files, schema.file_dtypes)),
     (3, "listing staging tables", _create(schema.listing_stage, schema.listing_stage_dtypes)),
     (4, "header pass budget counters", _add_columns(schema.crawl_runs, "headers_left", "gated_skipped")),
+    (
+        5,
+        "identity by the Hub's _id: models.hub_id (filled by the next walk), model_renames, renamed counter",
+        _steps(
+            _add_columns(schema.models, "hub_id"),
+            _add_columns(schema.listing_stage, "hub_id"),
+            _add_columns(schema.crawl_runs, "models_renamed"),
+            _create(schema.model_renames),
+        ),
+    ),
+    (
+        6,
+        "model configs (KV cache): model_configs, crawl_runs.configs_fetched",
+        _steps(_create(schema.model_configs), _add_columns(schema.crawl_runs, "configs_fetched")),
+    ),
+    (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
 ]
 
-LATEST_VERSION = MIGRATIONS[-1][0]
+LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)
 
 
 def applied_versions(conn: sa.Connection) -> set[int]:

@@ -46,7 +46,7 @@ models = sa.Table(
     sa.Column("gguf_total", Big),
     sa.Column("gguf_architecture", Text),
     sa.Column("gguf_context_length", Big),
-    sa.Column("weight_files", Tags, comment="safetensors files, indexes, a root model_index.json (siblings)"),
+    sa.Column("weight_files", Tags, comment="safetensors files, indexes, a root model_index.json, GGUF files (siblings)"),
     # Best-known weight accounting: estimated from the listing, exact once headers were read.
     sa.Column("weights_source", Text, comment="'hub' (estimated from listing) or 'header' (exact)"),
     sa.Column("dominant_dtype", Text, comment="storage dtype holding most weight bytes"),
@@ -67,8 +67,9 @@ models = sa.Table(
     sa.Column("deep_at", sa.DateTime),
     sa.Column("first_seen", sa.DateTime),
     sa.Column("last_seen", sa.DateTime),
-    sa.Column("deleted_at", sa.DateTime, comment="set when a completed full walk no longer saw it"),
+    sa.Column("deleted_at", sa.DateTime, comment="no longer public: set when a completed full walk no longer saw its _id"),
     sa.Column("last_run_id", sa.Integer),
+    sa.Column("hub_id", Text, comment="the Hub's _id (24 hex): the model's identity across renames and transfers"),
 )
 
 model_dtypes = sa.Table(
@@ -117,12 +118,12 @@ crawl_runs = sa.Table(
     sa.Column("endpoint", Text),
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
-    sa.Column("status", Text, comment="running|ok|failed|interrupted"),
+    sa.Column("status", Text, comment="running|ok|failed|interrupted|killed"),
     sa.Column("pages", sa.Integer),
     sa.Column("models_seen", Big),
     sa.Column("models_new", Big),
     sa.Column("models_updated", Big),
-    sa.Column("models_deleted", Big),
+    sa.Column("models_deleted", Big, comment="models a completed full walk no longer saw (no longer public)"),
     sa.Column("headers_fetched", Big),
     sa.Column("headers_left", Big, comment="models the header pass left for the next run (time budget)"),
     sa.Column("gated_skipped", Big, comment="gated models the header pass skipped (no token)"),
@@ -134,6 +135,8 @@ crawl_runs = sa.Table(
     sa.Column("watermark", sa.DateTime, comment="newest lastModified seen by this run"),
     sa.Column("message", Text),
     sa.Column("version", Text, comment="hubcensus version"),
+    sa.Column("models_renamed", Big, comment="known _ids seen under a new name (rows in model_renames)"),
+    sa.Column("configs_fetched", Big, comment="config.json requests of the header pass (KV cache rules)"),
 )
 
 crawl_state = sa.Table(
@@ -187,7 +190,7 @@ LISTING_COLUMNS: tuple[str, ...] = (
     "model_id", "author", "created_at", "last_modified", "sha", "library_name", "pipeline_tag", "tags",
     "gated", "downloads", "downloads_all_time", "likes", "base_models", "base_relation", "model_type",
     "architecture", "config_quant_method", "hub_total_params", "hub_params_sum", "gguf_total",
-    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config",
+    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config", "hub_id",
 )  # fmt: skip
 """`models` columns the listing owns: always overwritten by a newer listing row."""
 
@@ -215,6 +218,17 @@ listing_stage_dtypes = sa.Table(
     comment="the model_dtypes rows of listing_stage",
 )
 
+model_renames = sa.Table(
+    "model_renames",
+    metadata,
+    sa.Column("hub_id", Text, comment="the Hub's _id of the renamed model (NULL when only a redirect told)"),
+    sa.Column("old_id", Text, comment="the name it had"),
+    sa.Column("new_id", Text, comment="the name it was seen under instead"),
+    sa.Column("seen_at", sa.DateTime, comment="when the new name was seen (the run's start)"),
+    sa.Column("run_id", sa.Integer),
+    comment="every rename and transfer seen: join old_id -> new_id to find a model under its current name",
+)
+
 INTERNAL_TABLES = frozenset({"listing_stage", "listing_stage_dtypes"})
 """The crawler's working tables: not census data (exports leave them out)."""
 
@@ -227,6 +241,44 @@ schema_migrations = sa.Table(
 )
 
 
+model_configs = sa.Table(
+    "model_configs",
+    metadata,
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text, comment="commit whose config.json was read"),
+    sa.Column("fetched_at", sa.DateTime),
+    sa.Column("model_type", Text, comment="config (or text_config) model_type"),
+    sa.Column(
+        "rule", Text, comment="KV rule applied, e.g. llama-style, falcon, mla, llama-style+sliding-pattern"
+    ),
+    sa.Column("attention", Text, comment="mha|gqa|mqa|mla|hybrid|none"),
+    sa.Column("layers", sa.Integer),
+    sa.Column("attention_layers", sa.Integer, comment="layers holding a KV cache"),
+    sa.Column("full_layers", sa.Integer),
+    sa.Column("sliding_layers", sa.Integer),
+    sa.Column("heads", sa.Integer),
+    sa.Column("kv_heads", sa.Integer, comment="1 for MLA (one latent vector)"),
+    sa.Column("head_dim", sa.Integer, comment="for MLA: kv_lora_rank + qk_rope_head_dim"),
+    sa.Column("kv_lora_rank", sa.Integer),
+    sa.Column("qk_rope_head_dim", sa.Integer),
+    sa.Column("sliding_window", sa.Integer, comment="window of the sliding layers (NULL: none binds)"),
+    sa.Column("max_context", Big, comment="max_position_embeddings / n_positions / seq_length"),
+    sa.Column(
+        "kv_bytes_per_token", Big, comment="bf16, one sequence, every layer (context within the window)"
+    ),
+    sa.Column("kv_full_bytes_per_token", Big, comment="bf16, full-attention layers"),
+    sa.Column(
+        "kv_sliding_bytes_per_token", Big, comment="bf16, sliding layers (capped at sliding_window tokens)"
+    ),
+    sa.Column("kv_uncompressed_bytes_per_token", Big, comment="MLA: what multi-head attention would cache"),
+    sa.Column(
+        "header_check", Text, comment="agrees|disagrees with the safetensors shapes; NULL: not checkable"
+    ),
+    sa.Column("reason", Text, comment="why the KV figures are NULL"),
+    sa.Column("flags", Tags),
+    sa.Column("fields", sa.JSON, comment="the config fields the rule read"),
+)
+
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "models": ("model_id",),
     "model_dtypes": ("model_id", "source", "dtype"),
@@ -236,3 +288,45 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "file_dtypes": ("model_id", "sha", "path", "dtype"),
 }
 """Natural keys that `db.store` keeps unique (no index: see the module docstring)."""
+
+gguf_files = sa.Table(
+    "gguf_files",
+    metadata,
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text, comment="commit the file was read at (history: one set of rows per sha)"),
+    sa.Column("path", Text),
+    sa.Column("status", Text, comment="'ok' or 'error' (a header that cannot be trusted)"),
+    sa.Column("error", Text, comment="one line: why the header was refused"),
+    sa.Column("version", sa.Integer, comment="GGUF version 1-3"),
+    sa.Column("tensor_count", Big),
+    sa.Column("kv_count", Big),
+    sa.Column("parameters", Big, comment="elements of all tensors in this file"),
+    sa.Column("tensor_bytes", Big, comment="bytes of all tensors (ggml block sizes, no padding)"),
+    sa.Column("data_offset", Big, comment="where the tensor data starts (header + padding)"),
+    sa.Column("size_bytes", Big, comment="the file size the Hub states"),
+    sa.Column("file_type", sa.Integer, comment="general.file_type (llama.cpp's LlamaFileType)"),
+    sa.Column("file_type_label", Text, comment="'Q4_K_M', 'F16', 'IQ2_XXS', ..."),
+    sa.Column("architecture", Text, comment="general.architecture"),
+    sa.Column("context_length", Big, comment="{architecture}.context_length"),
+    sa.Column("block_count", Big, comment="{architecture}.block_count"),
+    sa.Column("variant", Text, comment="path without the split suffix and .gguf: shards share it"),
+    sa.Column("split_index", sa.Integer, comment="1-based shard number (1 for unsplit files)"),
+    sa.Column("split_count", sa.Integer, comment="shards of the variant (1 for unsplit files)"),
+    sa.Column("bytes_read", Big, comment="bytes the crawler fetched to read this header"),
+    sa.Column("fetched_at", sa.DateTime),
+)
+
+gguf_types = sa.Table(
+    "gguf_types",
+    metadata,
+    sa.Column("model_id", Text),
+    sa.Column("sha", Text),
+    sa.Column("path", Text),
+    sa.Column("ggml_type", Text, comment="'Q4_K', 'Q6_K', 'F32', 'IQ2_XXS', ..."),
+    sa.Column("tensors", Big),
+    sa.Column("parameters", Big, comment="elements"),
+    sa.Column("bytes", Big),
+)
+
+UNIQUE_KEYS["gguf_files"] = ("model_id", "sha", "path")
+UNIQUE_KEYS["gguf_types"] = ("model_id", "sha", "path", "ggml_type")

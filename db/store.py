@@ -52,12 +52,18 @@ def get_state(db: Database, key: str) -> str | None:
     return None if row is None else row[0]
 
 
+KILLED_MESSAGE = "the process ended without closing the run (killed, or the machine stopped)"
+
+
 def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
-    """Open a run in the ledger; runs left 'running' by a dead process become 'interrupted'."""
+    """Open a run in the ledger; runs left 'running' by a dead process become 'killed'.
+
+    The caller holds the writer lock, so no other run can still be alive.
+    """
     con = db.con
     con.execute(
-        "UPDATE crawl_runs SET status = 'interrupted', message = coalesce(message, 'process ended without closing the run') "
-        "WHERE status = 'running'"
+        "UPDATE crawl_runs SET status = 'killed', message = coalesce(message, ?) WHERE status = 'running'",
+        [KILLED_MESSAGE],
     )
     run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM crawl_runs").fetchone()[0]
     con.execute(
@@ -70,6 +76,7 @@ def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
 RUN_COUNTERS = (
     "pages", "models_seen", "models_new", "models_updated", "models_deleted", "headers_fetched",
     "headers_left", "gated_skipped", "requests_api", "requests_resolvers", "rate_limited", "retries", "errors",
+    "models_renamed",
 )  # fmt: skip
 
 
@@ -113,9 +120,13 @@ def record_error(
 
 
 def mark_deleted(db: Database, *, run_id: int, walk_started_at: datetime, author: str | None = None) -> int:
-    """After a completed full walk: models not seen since it started are gone from the Hub.
+    """After a completed full walk: live models it did not see are no longer public; return how many.
 
-    With `author`, the walk covered only that user's or organisation's models, and so does this.
+    A walk sees a model by its `_id` (a renamed one is merged under its new name, so
+    it counts as seen). Deleted and made private look the same on the Hub, so
+    `deleted_at` means "no longer public"; the row and its history stay, and the
+    next walk that sees the `_id` again clears it. With `author`, the walk covered
+    only that user's or organisation's models, and so does this.
     """
     where = "deleted_at IS NULL AND last_seen < ?" + (" AND author = ?" if author else "")
     params: list[Any] = [walk_started_at, *([author] if author else [])]

@@ -200,3 +200,137 @@ WHERE dtype_family IS NOT NULL AND effective_params >= 100000000 AND weight_byte
 GROUP BY ALL;
 
 CREATE OR REPLACE VIEW v_cost_per_billion AS SELECT * FROM cost_per_billion(NULL);
+
+-- KV cache (model_configs, from each text-generating model's config.json). Bytes of one sequence of
+-- `ctx` tokens in bf16: full-attention layers grow with the context, sliding layers stop at their window.
+CREATE OR REPLACE MACRO kv_cache_bytes(full_bpt, sliding_bpt, sliding_window, ctx) AS
+    full_bpt * ctx + sliding_bpt * CASE WHEN sliding_window IS NULL THEN ctx ELSE least(ctx, sliding_window) END;
+
+-- The most tokens (one sequence, bf16) whose KV cache fits in `budget` bytes, capped at `max_ctx` when known.
+CREATE OR REPLACE MACRO kv_longest_context(full_bpt, sliding_bpt, sliding_window, max_ctx, budget) AS
+    CASE
+        WHEN full_bpt IS NULL OR sliding_bpt IS NULL OR budget IS NULL THEN NULL
+        WHEN budget < 0 THEN 0
+        WHEN full_bpt + sliding_bpt = 0 THEN max_ctx
+        WHEN sliding_window IS NULL OR sliding_bpt = 0 OR (full_bpt + sliding_bpt) * sliding_window > budget
+            THEN least(floor(budget / (full_bpt + sliding_bpt))::BIGINT, coalesce(max_ctx, 9223372036854775807))
+        WHEN full_bpt = 0 THEN max_ctx
+        ELSE least(floor((budget - sliding_bpt * sliding_window) / full_bpt)::BIGINT,
+                   coalesce(max_ctx, 9223372036854775807))
+    END;
+
+-- Memory to run: weights + KV cache of current text-generating models whose config was read.
+CREATE OR REPLACE VIEW v_model_memory AS
+SELECT
+    m.model_id,
+    m.created_at,
+    date_trunc('month', m.created_at) AS created_month,
+    m.pipeline_tag,
+    m.effective_params AS params,
+    m.weight_bytes AS weights_bytes,
+    m.weights_source,
+    c.attention,
+    c.rule,
+    c.kv_bytes_per_token,
+    c.kv_full_bytes_per_token,
+    c.kv_sliding_bytes_per_token,
+    c.sliding_window,
+    c.kv_uncompressed_bytes_per_token,
+    kv_cache_bytes(c.kv_full_bytes_per_token, c.kv_sliding_bytes_per_token, c.sliding_window, 8192) AS kv_bytes_8k,
+    kv_cache_bytes(c.kv_full_bytes_per_token, c.kv_sliding_bytes_per_token, c.sliding_window, 32768) AS kv_bytes_32k,
+    c.max_context,
+    kv_longest_context(c.kv_full_bytes_per_token, c.kv_sliding_bytes_per_token, c.sliding_window, c.max_context,
+                       24 * 1024 ^ 3 - m.weight_bytes) AS longest_context_24gb,
+    c.header_check,
+    c.reason,
+    c.sha = m.sha AS config_current
+FROM models m
+JOIN model_configs c ON c.model_id = m.model_id
+WHERE m.deleted_at IS NULL;
+
+-- KV bytes per token (bf16) per billion effective parameters of the text-generating models created each month.
+CREATE OR REPLACE MACRO kv_by_month(since) AS TABLE
+SELECT created_month, count(*) AS models,
+       quantile_cont(kv_bytes_per_token / (params / 1e9), 0.25) AS p25_kv_per_billion,
+       quantile_cont(kv_bytes_per_token / (params / 1e9), 0.5) AS median_kv_per_billion,
+       quantile_cont(kv_bytes_per_token / (params / 1e9), 0.75) AS p75_kv_per_billion,
+       quantile_cont(kv_bytes_per_token, 0.5) AS median_kv_bytes_per_token
+FROM v_model_memory
+WHERE kv_bytes_per_token > 0 AND params >= 100000000 AND created_month IS NOT NULL
+  AND (since IS NULL OR created_at >= since)
+GROUP BY ALL;
+
+CREATE OR REPLACE VIEW v_kv_by_month AS SELECT * FROM kv_by_month(NULL);
+
+-- Attention kinds (mha, gqa, mqa, mla, hybrid, none) of the text-generating models created each month.
+CREATE OR REPLACE MACRO attention_by_month(since) AS TABLE
+SELECT created_month, attention, count(*) AS models,
+       count(*) / sum(count(*)) OVER (PARTITION BY created_month) AS share_models
+FROM v_model_memory
+WHERE attention IS NOT NULL AND created_month IS NOT NULL AND (since IS NULL OR created_at >= since)
+GROUP BY 1, 2;
+
+CREATE OR REPLACE VIEW v_attention_by_month AS SELECT * FROM attention_by_month(NULL);
+
+-- The longest context (one sequence, bf16 KV cache, weights as stored) that fits in 24 GiB, binned.
+CREATE OR REPLACE MACRO context_in_24gb(since) AS TABLE
+WITH b AS (
+    SELECT CASE
+               WHEN longest_context_24gb IS NULL THEN 'unbounded'
+               WHEN longest_context_24gb < 1 THEN 'weights do not fit'
+               WHEN longest_context_24gb < 4096 THEN '< 4k'
+               WHEN longest_context_24gb < 8192 THEN '4k-8k'
+               WHEN longest_context_24gb < 32768 THEN '8k-32k'
+               WHEN longest_context_24gb < 131072 THEN '32k-128k'
+               ELSE '128k+'
+           END AS context_bin,
+           longest_context_24gb IS NOT NULL AND longest_context_24gb = max_context AS at_max_context
+    FROM v_model_memory
+    WHERE kv_bytes_per_token IS NOT NULL AND weights_bytes > 0 AND (since IS NULL OR created_at >= since)
+)
+SELECT context_bin,
+       list_position(['weights do not fit', '< 4k', '4k-8k', '8k-32k', '32k-128k', '128k+', 'unbounded'],
+                     context_bin) AS bin_order,
+       count(*) AS models, count(*) FILTER (WHERE at_max_context) AS at_max_context
+FROM b GROUP BY 1, 2;
+
+CREATE OR REPLACE VIEW v_context_in_24gb AS SELECT * FROM context_in_24gb(NULL);
+
+-- GGUF variants of each live model at its current sha: split shards joined into one variant
+-- (shards share `variant`, the path without `-0000k-of-0000n` and `.gguf`). `complete`: every
+-- shard present and read. Bits per weight = tensor bytes * 8 / parameters (ggml block sizes, scales
+-- included). `type_mix`: the variant's ggml types by share of its tensor bytes.
+CREATE OR REPLACE VIEW v_gguf_variants AS
+WITH f AS (
+    SELECT g.*, m.created_at
+    FROM gguf_files g JOIN models m ON m.model_id = g.model_id AND m.sha = g.sha
+    WHERE m.deleted_at IS NULL
+), t AS (
+    SELECT f.model_id, f.sha, f.variant, y.ggml_type, sum(y.bytes) AS bytes
+    FROM gguf_types y JOIN f ON f.model_id = y.model_id AND f.sha = y.sha AND f.path = y.path
+    GROUP BY ALL
+), mix AS (
+    SELECT model_id, sha, variant, arg_max(ggml_type, bytes) AS dominant_type,
+           string_agg(ggml_type || ' ' || round(100.0 * bytes / nullif(total, 0), 1)::VARCHAR || '%', ', '
+                      ORDER BY bytes DESC, ggml_type) AS type_mix
+    FROM (SELECT *, sum(bytes) OVER (PARTITION BY model_id, sha, variant) AS total FROM t)
+    GROUP BY ALL
+)
+SELECT f.model_id, f.sha, f.variant,
+       max(f.file_type_label) AS file_type_label,
+       max(f.architecture) AS architecture,
+       max(f.created_at) AS created_at,
+       count(*) AS files,
+       max(f.split_count) AS split_count,
+       count(*) FILTER (WHERE f.status = 'ok') AS files_ok,
+       count(*) FILTER (WHERE f.status = 'ok') = max(f.split_count) AND count(*) = max(f.split_count) AS complete,
+       lower(f.variant) LIKE '%mmproj%' AS is_projector,
+       sum(f.size_bytes)::BIGINT AS size_bytes,
+       sum(f.parameters)::BIGINT AS parameters,
+       sum(f.tensor_bytes)::BIGINT AS tensor_bytes,
+       sum(f.tensor_bytes) * 8.0 / nullif(sum(f.parameters), 0) AS bits_per_weight,
+       sum(f.bytes_read)::BIGINT AS bytes_read,
+       any_value(mix.dominant_type) AS dominant_type,
+       any_value(mix.type_mix) AS type_mix
+FROM f LEFT JOIN mix ON mix.model_id = f.model_id AND mix.sha = f.sha AND mix.variant = f.variant
+GROUP BY f.model_id, f.sha, f.variant;

@@ -17,7 +17,8 @@ examples:
   python -m hubcensus.fakehub serve --synthetic 5000 --quota-api 500 --window-s 300 --fail-rate 0.05
   HF_ENDPOINT=http://127.0.0.1:8080 python -c "from huggingface_hub import HfApi; print(HfApi().model_info('org/name'))"
 
-The first stdout line is exactly `fakehub listening on http://HOST:PORT` (use --port 0 for a free port).
+The first stdout line is exactly `fakehub listening on http://HOST:PORT` (use --port 0 for a free port);
+the second `fakehub cdn on http://HOST:PORT2`, the listener LFS downloads are redirected to.
 GET /_fakehub/stats returns request counts; GET /_fakehub/truth?id=ORG/NAME returns the generator's truth;
 neither counts against the quotas.
 """
@@ -38,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--epoch", type=int, default=0, metavar="K",
                    help="serve the catalog K days after 2026-11-01: updated, new and deleted models")
     s.add_argument("--hostile", action="store_true", help="add repos with hostile safetensors headers (fakehub-hostile/*)")
+    s.add_argument("--gguf", action="store_true",
+                   help="add synthetic GGUF repos (fakehub-gguf/*: variants, splits, v1/v2, big-endian, hostile)")
+    s.add_argument("--cdn-port", type=int, default=0, help="port of the CDN listener LFS files redirect to (0 = free)")
     s.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
     s.add_argument("--quota-api", type=int, default=UNLIMITED, help="api requests per window (/api/...)")
     s.add_argument("--quota-resolvers", type=int, default=UNLIMITED, help="resolver requests per window (/resolve/, /raw/)")
@@ -53,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     cfg = FakeHubConfig(
         host=args.host, port=args.port, repos=args.repos, synthetic=args.synthetic, seed=args.seed,
-        epoch=args.epoch, hostile=args.hostile, quota_api=args.quota_api, quota_resolvers=args.quota_resolvers,
-        window_s=args.window_s,
+        epoch=args.epoch, hostile=args.hostile, gguf=args.gguf, quota_api=args.quota_api,
+        quota_resolvers=args.quota_resolvers, window_s=args.window_s, cdn_port=args.cdn_port,
         faults=FaultConfig(latency_ms=args.latency_ms, fail_rate=args.fail_rate, drop_rate=args.drop_rate,
                            truncate_rate=args.truncate_rate, seed=args.fault_seed))
     server = make_server(cfg)
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"fakehub listening on {server.url}", flush=True)
+    print(f"fakehub cdn on {server.cdn_url}", flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
     finally:

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubcensus.fakehub.access import DENIED_TOKEN
 from hubcensus.fakehub.catalog import Catalog, Query
+from hubcensus.fakehub.cdn import CdnServer
 from hubcensus.fakehub.faults import FaultConfig, Faults
+from hubcensus.fakehub.gguf_repos import gguf_repos
 from hubcensus.fakehub.hostile import hostile_repos
 from hubcensus.fakehub.ondisk import load_dir, static_truth
 from hubcensus.fakehub.ratelimit import RateLimiter
@@ -30,21 +33,28 @@ class FakeHubConfig:
     seed: int = 0
     epoch: int = 0
     hostile: bool = False
+    gguf: bool = False
     quota_api: int = UNLIMITED
     quota_resolvers: int = UNLIMITED
     window_s: int = 300
     faults: FaultConfig = field(default_factory=FaultConfig)
+    denied_tokens: frozenset[str] = frozenset({DENIED_TOKEN})  # valid tokens NOT on gated repos' access lists
+    cdn_port: int = 0  # the CDN listener's port (0 = a free one); LFS downloads are redirected there
 
 
 def build_catalog(cfg: FakeHubConfig) -> Catalog:
-    """The catalog of a config: synthetic + on-disk + hostile repos."""
+    """The catalog of a config: synthetic + on-disk + hostile + GGUF repos."""
     static: list[tuple[Any, Any]] = []
     for d in cfg.repos:
         static += [(r, (lambda r=r: static_truth(r))) for r in load_dir(d)]
     if cfg.hostile:
         static += hostile_repos()
+    if cfg.gguf:
+        static += gguf_repos()
     syn = SyntheticSource(cfg.synthetic, cfg.seed) if cfg.synthetic else None
-    return Catalog(syn, static, cfg.epoch)
+    cat = Catalog(syn, static, cfg.epoch)
+    cat.gate_denied = frozenset(cfg.denied_tokens)
+    return cat
 
 
 class RunningHub:
@@ -62,6 +72,13 @@ class RunningHub:
         return self.server.url
 
     @property
+    def cdn_url(self) -> str:
+        """Base URL of the CDN listener (another port of this fakehub) that LFS downloads are redirected to."""
+        url = self.server.cdn_url
+        assert url is not None
+        return url
+
+    @property
     def catalog(self) -> Catalog:
         return self.server.catalog
 
@@ -72,6 +89,14 @@ class RunningHub:
     def set_epoch(self, epoch: int) -> None:
         """Move the served catalog to another epoch (models updated, added, deleted)."""
         self.server.catalog.set_epoch(epoch)
+
+    def rename(self, old: str, new: str) -> dict[str, Any]:
+        """Rename a static (on-disk/hostile) repo: same `_id`, the old name answers 307. Returns the event."""
+        return self.server.catalog.rename(old, new)
+
+    def set_state(self, model_id: str, **state: Any) -> None:
+        """Change a static repo: `deleted=`, `private=`, `disabled=`, `gated=` (see Catalog.set_state)."""
+        self.server.catalog.set_state(model_id, **state)
 
     def set_faults(self, faults: FaultConfig) -> None:
         """Replace the fault injection settings (attempt counters restart)."""
@@ -109,7 +134,9 @@ def make_server(cfg: FakeHubConfig) -> FakeHubServer:
     for sort in ("createdAt", "lastModified"):  # warm the two crawl orders
         catalog.page(sort, Query(), 1, None)
     limiter = RateLimiter({"api": cfg.quota_api, "resolvers": cfg.quota_resolvers}, cfg.window_s)
-    return FakeHubServer((cfg.host, cfg.port), catalog, limiter, Faults(cfg.faults))
+    server = FakeHubServer((cfg.host, cfg.port), catalog, limiter, Faults(cfg.faults))
+    server.cdn = CdnServer((cfg.host, cfg.cdn_port), server)
+    return server
 
 
 def start(config: FakeHubConfig | None = None) -> RunningHub:

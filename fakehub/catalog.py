@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from hubcensus.fakehub.repo import Repo, parse_iso
 from hubcensus.fakehub.specs import KINDS, N_ORGS_HINT, kind_tags, org_name
+from hubcensus.fakehub.static import RenameEvent, StaticRepos
 from hubcensus.fakehub.synthetic import SyntheticSource, now_ms
 
 SHIFT = 24
@@ -28,6 +29,16 @@ TruthFn = Callable[[], dict[str, Any]]
 
 class QueryError(ValueError):
     """A listing query the Hub would answer with 400."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a repo name leads to: `status` is one of STATUSES; `repo` is set unless missing."""
+
+    status: str
+    repo: Repo | None = None
+
+    STATUSES = ("live", "renamed", "missing", "private", "disabled")
 
 
 @dataclass(frozen=True)
@@ -102,10 +113,10 @@ class Catalog:
     def __init__(self, synthetic: SyntheticSource | None = None,
                  static: list[tuple[Repo, TruthFn]] | None = None, epoch: int = 0) -> None:
         self.synthetic = synthetic
-        self.static = list(static or [])
-        self._static_ids = {r.id: j for j, (r, _) in enumerate(self.static)}
-        if len(self._static_ids) != len(self.static):
-            raise ValueError("duplicate repo ids among static repos")
+        self.statics = StaticRepos(list(static or []))
+        self.static = self.statics.pairs
+        self._version = 0  # bumped by every change to static repos (listing cache key)
+        self.gate_denied: frozenset[str] = frozenset({"hf_fakehub_not_on_the_gate_list"})  # see access.py
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, tuple[np.ndarray, Query]] = OrderedDict()
         self._pipes: dict[str | None, int] = {}
@@ -133,49 +144,132 @@ class Catalog:
         return now_ms(self.epoch)
 
     # ---- lookups ---------------------------------------------------------------------
-    def _locate(self, model_id: str) -> tuple[str, int] | None:
-        if model_id in self._static_ids:
-            return "static", self._static_ids[model_id]
+    def _locate(self, model_id: str) -> tuple[str, int, bool] | None:
+        """(source, position, is the current name) of a current or former name."""
+        got = self.statics.locate(model_id)
+        if got is not None:
+            return "static", got[0], got[1]
         if self.synthetic:
-            i = self.synthetic.index_of(model_id, self.epoch)
-            if i is not None:
-                return "synthetic", i
+            found = self.synthetic.index_of(model_id, self.epoch)
+            if found is not None:
+                return "synthetic", found[0], found[1]
         return None
 
-    def get(self, model_id: str) -> Repo | None:
-        """The live repo with this id, or None (missing or deleted)."""
+    def lookup(self, model_id: str) -> Lookup:
+        """What the Hub answers for a name: live, renamed (repo = the current one), missing (never existed or
+        deleted), private (answered like missing), or disabled."""
         loc = self._locate(model_id)
         if loc is None:
-            return None
-        if loc[0] == "static":
-            return self.static[loc[1]][0]
-        assert self.synthetic is not None and self._table is not None
-        if not self._table.alive[loc[1]]:
-            return None
-        return self.synthetic.repo(loc[1], self.epoch)
+            return Lookup("missing")
+        src, pos, current = loc
+        if src == "static":
+            if pos in self.statics.deleted:
+                return Lookup("missing")
+            repo = self.statics.repo(pos)
+        else:
+            assert self.synthetic is not None and self._table is not None
+            if not self._table.alive[pos]:
+                return Lookup("missing")
+            repo = self.synthetic.repo(pos, self.epoch)
+        if repo.private:
+            return Lookup("private", repo)
+        if not current:
+            return Lookup("renamed", repo)
+        return Lookup("disabled" if repo.disabled else "live", repo)
+
+    def get(self, model_id: str) -> Repo | None:
+        """The public, current-named repo with this id (disabled ones too), or None."""
+        found = self.lookup(model_id)
+        return found.repo if found.status in ("live", "disabled") else None
 
     def truth(self, model_id: str) -> dict[str, Any] | None:
-        """Ground truth of a repo (deleted ones too, with deleted=True); None if never existed."""
+        """Ground truth of a repo by current or former name (deleted and private ones too); None if it never
+        existed. Keys include `_id`, `id` (the current name), `former_ids`, `deleted`, `private`, `disabled`."""
         loc = self._locate(model_id)
         if loc is None:
             return None
         if loc[0] == "static":
-            return self.static[loc[1]][1]()
+            return self.statics.truth(loc[1])
         assert self.synthetic is not None
         return self.synthetic.truth(loc[1], self.epoch)
 
+    def truth_by_hub_id(self, hub_id: str) -> dict[str, Any] | None:
+        """Ground truth of the repo carrying this `_id` (whatever its name now), else None."""
+        if self.synthetic is not None:
+            i = self.synthetic.index_of_hub_id(hub_id, self.epoch)
+            if i is not None:
+                return self.synthetic.truth(i, self.epoch)
+        for j, (r, _) in enumerate(self.static):
+            if r.object_id == hub_id:
+                return self.statics.truth(j)
+        return None
+
+    def repo_by_hub_id(self, hub_id: str) -> Repo | None:
+        """The existing (not deleted) repo carrying this `_id`, whatever its name, else None."""
+        if self.synthetic is not None and self._table is not None:
+            i = self.synthetic.index_of_hub_id(hub_id, self.epoch)
+            if i is not None:
+                return self.synthetic.repo(i, self.epoch) if self._table.alive[i] else None
+        for j, (r, _) in enumerate(self.static):
+            if r.object_id == hub_id:
+                return None if j in self.statics.deleted else r
+        return None
+
     def ids(self) -> Iterator[str]:
-        """Ids of all live repos at this epoch (synthetic by index, then static)."""
+        """Ids of all listed (live, public) repos at this epoch (synthetic by index, then static)."""
         if self.synthetic and self._table is not None:
-            for i in np.flatnonzero(self._table.alive):
-                yield self.synthetic.id_of(int(i))
-        for r, _ in self.static:
-            yield r.id
+            t = self._table
+            for i in np.flatnonzero(t.listed):
+                yield self.synthetic.id_of(int(i), t)
+        for j, (r, _) in enumerate(self.static):
+            if self.statics.listed(j):
+                yield r.id
+
+    def hub_ids(self) -> dict[str, str]:
+        """`_id` -> current name of every listed repo."""
+        out = {}
+        if self.synthetic and self._table is not None:
+            t = self._table
+            for i in np.flatnonzero(t.listed):
+                out[self.synthetic.hub_id(int(i))] = self.synthetic.id_of(int(i), t)
+        for j, (r, _) in enumerate(self.static):
+            if self.statics.listed(j):
+                out[r.object_id] = r.id
+        return out
+
+    def renames(self, since_epoch: int | None = None) -> list[dict[str, Any]]:
+        """Renames up to now (only those after epoch `since_epoch` if given): [{"_id", "old_id", "new_id",
+        "epoch"}], oldest first (static renames made by `rename()` carry the epoch they were made at)."""
+        events: list[RenameEvent] = []
+        if self.synthetic is not None:
+            events += [RenameEvent(self.synthetic.hub_id(i), old, new, e)
+                       for i, e, old, new in self.synthetic.renames(self.epoch)]
+        events += self.statics.events
+        return [ev.as_dict() for ev in sorted(events, key=lambda ev: ev.epoch)
+                if since_epoch is None or ev.epoch > since_epoch]
 
     @property
     def size(self) -> int:
-        """Number of live repos."""
-        return (int(self._table.alive.sum()) if self._table is not None else 0) + len(self.static)
+        """Number of listed (live, public) repos."""
+        n = int(self._table.listed.sum()) if self._table is not None else 0
+        return n + sum(self.statics.listed(j) for j in range(len(self.static)))
+
+    # ---- changes to static repos (tests) ---------------------------------------------
+    def rename(self, old: str, new: str) -> dict[str, Any]:
+        """Rename a static repo now (same `_id`; the old name answers 307). Returns the rename event."""
+        with self._lock:
+            event = self.statics.rename(old, new, self.epoch)
+            self._version += 1
+            self._cache.clear()
+        return event.as_dict()
+
+    def set_state(self, model_id: str, *, deleted: bool | None = None, private: bool | None = None,
+                  disabled: bool | None = None, gated: bool | str | None = None) -> None:
+        """Delete / make private / disable / gate a static repo (None leaves a field unchanged)."""
+        with self._lock:
+            self.statics.set_state(model_id, deleted=deleted, private=private, disabled=disabled, gated=gated)
+            self._version += 1
+            self._cache.clear()
 
     @property
     def hostile_ids(self) -> list[str]:
@@ -194,7 +288,7 @@ class Catalog:
         g_parts, v_parts = [], []
         if self.synthetic and self._table is not None:
             t, s = self._table, self.synthetic
-            g = np.flatnonzero(t.alive).astype(np.int64)
+            g = np.flatnonzero(t.listed).astype(np.int64)
             v = {"createdAt": s.created, "lastModified": t.modified, "downloads": s.downloads,
                  "likes": s.likes, "trendingScore": s.trending}[sort]
             g_parts.append(g)
@@ -202,8 +296,9 @@ class Catalog:
         if self.static:
             attr = {"createdAt": "created_ms", "lastModified": "modified_ms", "downloads": "downloads",
                     "likes": "likes", "trendingScore": "trending_score"}[sort]
-            g_parts.append(np.arange(len(self.static), dtype=np.int64) + STATIC_BASE)
-            v_parts.append(np.array([getattr(r, attr) for r, _ in self.static], np.int64))
+            keep = [j for j in range(len(self.static)) if self.statics.listed(j)]
+            g_parts.append(np.array(keep, dtype=np.int64) + STATIC_BASE)
+            v_parts.append(np.array([getattr(self.static[j][0], attr) for j in keep], np.int64))
         g = np.concatenate(g_parts) if g_parts else np.zeros(0, np.int64)
         v = np.concatenate(v_parts) if v_parts else np.zeros(0, np.int64)
         if sort in ("createdAt", "lastModified"):
@@ -212,7 +307,7 @@ class Catalog:
 
     def _keys(self, sort: str, q: Query) -> tuple[np.ndarray, Query]:
         """Sorted keys after the vectorised filters, and the rest of the query (checked per repo)."""
-        ck = (self.epoch, sort, q)
+        ck = (self.epoch, self._version, sort, q)
         with self._lock:
             if ck in self._cache:
                 self._cache.move_to_end(ck)
@@ -237,7 +332,7 @@ class Catalog:
             m = np.ones(int(syn.sum()), bool)
             if q.author is not None:
                 code = self._orgs.get(q.author)
-                m &= (self.synthetic.org[g[syn]] == code) if code is not None else False
+                m &= (self._table.org[g[syn]] == code) if code is not None else False
             if q.pipeline_tag is not None:
                 m &= self._kind_pipe[kind] == self._pipes.get(q.pipeline_tag, -1)
             slow = []
@@ -247,7 +342,7 @@ class Catalog:
                 else:
                     slow.append(f)
             if q.gated is not None:
-                m &= (self.synthetic.gated[g[syn]] > 0) == q.gated
+                m &= (self._table.gated[g[syn]] > 0) == q.gated
             rest = Query(q.search, None, tuple(slow), None, None, q.num_parameters)
             keep[syn] = m
         for k in np.flatnonzero(~syn):
@@ -260,7 +355,7 @@ class Catalog:
         assert self.synthetic is not None
         if rest.filters or rest.gated is not None or rest.num_parameters != (None, None):
             return rest.matches(self.synthetic.repo(gidx, self.epoch))
-        return (rest.search or "").lower() in self.synthetic.id_of(gidx).lower()
+        return (rest.search or "").lower() in self.synthetic.id_of(gidx, self._table).lower()
 
     def page(self, sort: str | None, q: Query, limit: int, cursor: str | None) -> tuple[list[Repo], str | None]:
         """One page of repos, descending by `sort`, after `cursor`; and the next cursor (None at the end)."""

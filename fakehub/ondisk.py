@@ -175,7 +175,8 @@ def load_repo(folder: Path, repo_id: str) -> Repo:
         downloads=int(meta.get("downloads", 0)), downloads_all_time=int(meta.get("downloadsAllTime", 0)),
         likes=int(meta.get("likes", 0)), trending_score=int(meta.get("trendingScore", 0)), config=config,
         base_models=meta.get("baseModels"), gguf=meta.get("gguf"), safetensors=hub_summary(files),
-        file_sizes={p: f.size for p, f in files.items()}, _files=files)
+        file_sizes={p: f.size for p, f in files.items()}, _files=files, hub_id=meta.get("_id"),
+        former_ids=list(meta.get("former_ids", [])))
 
 
 def load_dir(root: str | Path) -> list[Repo]:

@@ -7,14 +7,23 @@ from typing import Any
 
 from hubcensus.fakehub.repo import Repo, iso
 
-EXPAND_KEYS = frozenset({
-    "author", "baseModels", "cardData", "childrenModelCount", "config", "createdAt", "disabled", "downloads",
-    "downloadsAllTime", "evalResults", "gated", "gguf", "inference", "inferenceProviderMapping", "lastModified",
-    "library_name", "likes", "mask_token", "model-index", "pipeline_tag", "private", "resourceGroup",
-    "safetensors", "sha", "siblings", "spaces", "tags", "transformersInfo", "trendingScore", "usedStorage",
-    "widgetData",
-})
+LIST_EXPAND_KEYS = (
+    "author", "cardData", "config", "createdAt", "disabled", "downloads", "downloadsAllTime", "evalResults",
+    "gated", "gguf", "inference", "inferenceProviderMapping", "lastModified", "library_name", "likes",
+    "mask_token", "model-index", "pipeline_tag", "private", "resourceGroup", "safetensors", "sha", "siblings",
+    "spaces", "tags", "transformersInfo", "trendingScore", "widgetData",
+)  # what GET /api/models accepts (HUB_API.md)
+INFO_ONLY_EXPAND_KEYS = ("baseModels", "childrenModelCount", "usedStorage")  # refused by the listing
+INFO_EXPAND_KEYS = tuple(sorted((*LIST_EXPAND_KEYS, *INFO_ONLY_EXPAND_KEYS), key=str.lower))
+EXPAND_KEYS = frozenset(INFO_EXPAND_KEYS)
 ABSENT = object()
+
+
+def expand_error(keys: list[str], allowed: tuple[str, ...]) -> str | None:
+    """The Hub's 400 message when a key is not allowed (`"expand" must be one of [a, b, ...]`), else None."""
+    if all(k in allowed for k in keys):
+        return None
+    return f'"expand" must be one of [{", ".join(allowed)}]'
 
 
 _FIELDS: dict[str, Callable[[Repo], Any]] = {
@@ -25,7 +34,7 @@ _FIELDS: dict[str, Callable[[Repo], Any]] = {
     "config": lambda r: ABSENT if r.config is None else r.config,
     "createdAt": lambda r: iso(r.created_ms),
     "lastModified": lambda r: iso(r.modified_ms),
-    "disabled": lambda r: False,
+    "disabled": lambda r: r.disabled,
     "downloads": lambda r: r.downloads,
     "downloadsAllTime": lambda r: r.downloads_all_time,
     "gated": lambda r: r.gated,
@@ -34,7 +43,7 @@ _FIELDS: dict[str, Callable[[Repo], Any]] = {
     "library_name": lambda r: r.library_name or ABSENT,
     "likes": lambda r: r.likes,
     "pipeline_tag": lambda r: r.pipeline_tag or ABSENT,
-    "private": lambda r: False,
+    "private": lambda r: r.private,
     "safetensors": lambda r: ABSENT if r.safetensors is None else r.safetensors,
     "sha": lambda r: r.sha,
     "siblings": lambda r: [{"rfilename": p} for p in r.file_sizes],

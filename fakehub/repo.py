@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,8 +35,13 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
 
 
 def object_id(created_ms: int, key: str) -> str:
-    """A Mongo-like 24-hex `_id`: creation seconds then 16 hex of a hash."""
+    """A MongoDB ObjectId-shaped 24-hex `_id`: 4 bytes of creation seconds, then 8 bytes of a hash of `key`."""
     return f"{(created_ms // 1000) & 0xFFFFFFFF:08x}" + hashlib.md5(key.encode()).hexdigest()[:16]
+
+
+def object_id_time(hub_id: str) -> int:
+    """The creation time (Unix seconds) an ObjectId-shaped `_id` carries in its first 4 bytes."""
+    return int(hub_id[:8], 16)
 
 
 def bytes_reader(data: bytes, size: int | None = None) -> Reader:
@@ -114,6 +118,10 @@ class Repo:
     file_sizes: dict[str, int] = field(default_factory=dict)  # path -> size, in sibling order
     files_factory: Callable[[], dict[str, RepoFile]] | None = None
     _files: dict[str, RepoFile] | None = None
+    hub_id: str | None = None  # the Hub's `_id`; survives renames (default: derived from createdAt and the id)
+    private: bool = False  # private (not yours) = answered like a missing repo; never listed
+    disabled: bool = False  # listed with disabled=true; info and files answer 403
+    former_ids: list[str] = field(default_factory=list)  # older names (hub.json `former_ids`), oldest first
 
     @property
     def author(self) -> str:
@@ -132,9 +140,7 @@ class Repo:
 
     @property
     def object_id(self) -> str:
-        return object_id(self.created_ms, self.id)
-
-
-def read_prefix_len(read: Reader) -> int:
-    """The header length n of a safetensors file given its reader."""
-    return struct.unpack("<Q", read(0, 8))[0]
+        """The `_id` (set once at load so that it survives renames)."""
+        if self.hub_id is None:
+            self.hub_id = object_id(self.created_ms, self.id)
+        return self.hub_id

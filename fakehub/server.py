@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from hubcensus.fakehub import routes
+from hubcensus.fakehub.access import Redirect
+from hubcensus.fakehub.answers import HubError, Request, Response, error_response
 from hubcensus.fakehub.catalog import Catalog
 from hubcensus.fakehub.faults import Faults
 from hubcensus.fakehub.ratelimit import RateLimiter
-from hubcensus.fakehub.routes import HubError, Response, error_response
 from hubcensus.fakehub.stats import Stats
+
+MAX_BODY = 1 << 20
 
 
 class FakeHubServer(ThreadingHTTPServer):
@@ -28,6 +33,35 @@ class FakeHubServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.catalog, self.limiter, self.faults = catalog, limiter, faults
         self.stats = Stats()
+        self.cdn: ThreadingHTTPServer | None = None  # the second listener (cdn.CdnServer), set by app.make_server
+        self._cdn_thread: threading.Thread | None = None
+
+    @property
+    def cdn_url(self) -> str | None:
+        """Base URL of the CDN listener (None when there is none)."""
+        if self.cdn is None:
+            return None
+        host, port = self.cdn.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve the Hub here and the CDN on a second thread until `shutdown()`."""
+        if self.cdn is not None and self._cdn_thread is None:
+            self._cdn_thread = threading.Thread(target=self.cdn.serve_forever, kwargs={"poll_interval": 0.05},
+                                                name="fakehub-cdn", daemon=True)
+            self._cdn_thread.start()
+        super().serve_forever(poll_interval)
+
+    def shutdown(self) -> None:
+        if self.cdn is not None and self._cdn_thread is not None:
+            self.cdn.shutdown()
+            self._cdn_thread.join(timeout=5)
+        super().shutdown()
+
+    def server_close(self) -> None:
+        if self.cdn is not None:
+            self.cdn.server_close()
+        super().server_close()
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Stay quiet when a client goes away mid-answer; report real bugs."""
@@ -40,23 +74,11 @@ class FakeHubServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
-def classify(parts: list[str], head: bool) -> tuple[str, str]:
-    """(route kind, rate-limit bucket) of a request path split on '/'."""
-    if len(parts) >= 5 and parts[2] in ("resolve", "raw"):
-        return ("resolve_head" if head else "resolve_get"), "resolvers"
-    if parts[:2] == ["api", "models"]:
-        if len(parts) == 2:
-            return "list", "api"
-        if len(parts) >= 5 and parts[4] == "safetensors-metadata":
-            return "safetensors_metadata", "api"
-        return "model_info", "api"
-    return "other", "api"
-
-
 class Handler(BaseHTTPRequestHandler):
     """One connection; HTTP/1.1 keep-alive, every response has a Content-Length."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small answers (302s, errors) must not wait for a delayed ACK
     server: FakeHubServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -68,15 +90,33 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._handle(head=True)
 
+    def do_POST(self) -> None:
+        self._handle(head=False)
+
+    def _form(self) -> list[tuple[str, str]]:
+        """The url-encoded body of a POST (read whole, so keep-alive stays in sync)."""
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            raise HubError(413, None, "Payload Too Large")
+        body = self.rfile.read(n) if n else b""
+        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
     def _handle(self, head: bool) -> None:
         srv = self.server
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.split("/")[1:]]
         params = parse_qsl(url.query, keep_blank_values=True)
+        try:
+            form = self._form() if self.command == "POST" else []
+        except HubError as e:
+            self.close_connection = True
+            self._write(error_response(e), head)
+            return
         if parts and parts[0] == "_fakehub":
             self._write(self._internal(parts, params), head)
             return
-        route, bucket = classify(parts, head)
+        rule = routes.classify(parts, self.command)
+        route, bucket = routes.stat_kind(rule, self.command), rule.bucket
         verdict = srv.limiter.take(bucket, self.client_address[0])
         rl = verdict.headers()
         if not verdict.allowed:
@@ -85,6 +125,13 @@ class Handler(BaseHTTPRequestHandler):
             srv.stats.record(bucket, route, 429, resp.length)
             self._write(resp, head)
             return
+        req = Request(self.command, parts, params, self.headers, form, url.query, srv.cdn_url)
+        self._answer(head, route, bucket, rl, lambda: routes.dispatch(srv.catalog, rule, req), error_response)
+
+    def _answer(self, head: bool, route: str, bucket: str, extra: dict[str, str],
+                answer: Callable[[], Response], on_error: Callable[[HubError], Response]) -> None:
+        """Latency, injected faults, the answer (errors rendered by `on_error`), stats, and the write."""
+        srv = self.server
         cfg = srv.faults.config
         if cfg.latency_ms:
             time.sleep(cfg.latency_ms / 1000)
@@ -96,16 +143,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         if fault == "fail":
             srv.stats.add("fault.fail")
-            resp = error_response(HubError(fail_status, "ServerError", "Injected fault", rl))
+            resp = on_error(HubError(fail_status, "ServerError", "Injected fault", dict(extra)))
         else:
             try:
-                resp = routes.dispatch(srv.catalog, route, parts, params, self.headers, head)
+                resp = answer()
             except HubError as e:
-                resp = error_response(e)
+                resp = on_error(e)
+            except Redirect as r:
+                resp = r.response
             except Exception as e:  # pragma: no cover - a bug must still answer
                 traceback.print_exc(file=sys.stderr)
-                resp = error_response(HubError(500, "InternalError", f"fakehub bug: {e!r}"))
-        resp.headers.update(rl)
+                resp = on_error(HubError(500, "InternalError", f"fakehub bug: {e!r}"))
+        resp.headers.update(extra)
         srv.stats.record(bucket, route, resp.status, 0 if head else resp.length)
         if fault == "truncate":
             srv.stats.add("fault.truncate")
@@ -118,13 +167,18 @@ class Handler(BaseHTTPRequestHandler):
         if parts[1:] == ["stats"]:
             return Response.json(srv.stats.snapshot())
         if parts[1:] == ["truth"]:
-            model_id = dict(params).get("id", "")
-            truth = srv.catalog.truth(model_id)
+            q = dict(params)
+            model_id = q.get("id", "")
+            truth = srv.catalog.truth_by_hub_id(q["_id"]) if "_id" in q else srv.catalog.truth(model_id)
             if truth is None:
                 return error_response(HubError(404, "RepoNotFound", f"Repository {model_id} not found"))
             return Response.json(truth)
+        if parts[1:] == ["renames"]:
+            since = dict(params).get("since")
+            return Response.json(srv.catalog.renames(int(since) if since and since.isdigit() else None))
         if parts[1:] == ["health"]:
-            return Response.json({"ok": True, "epoch": srv.catalog.epoch, "size": srv.catalog.size})
+            return Response.json({"ok": True, "epoch": srv.catalog.epoch, "size": srv.catalog.size,
+                                  "cdn": srv.cdn_url})
         return error_response(HubError(404, "NotFound", "Unknown fakehub endpoint"))
 
     def _write(self, resp: Response, head: bool, truncate: bool = False) -> None:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from hubcensus.fakehub import layouts
+from hubcensus.fakehub.configs import real_shaped
 from hubcensus.fakehub.layouts import ARCHS, Tensor
 
 
@@ -167,6 +168,7 @@ def config_for(kind: Kind, arch: str, dtype: str) -> tuple[dict[str, Any], dict[
                             "num_hidden_layers": a.layers, "vocab_size": a.vocab,
                             "num_attention_heads": a.heads, "num_key_value_heads": a.kv_heads,
                             "torch_dtype": {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}.get(dtype, "bfloat16")}
+    full = real_shaped(a, full)
     sub: dict[str, Any] = {"architectures": [a.architecture], "model_type": a.model_type}
     if kind.quant_method in QUANT_CONFIG:
         full["quantization_config"] = sub["quantization_config"] = QUANT_CONFIG[kind.quant_method]
@@ -199,10 +201,12 @@ def tags_for(kind: Kind, arch: str, base: str | None, relation: str | None) -> l
 
 @lru_cache(maxsize=64)
 def gguf_info(arch: str) -> tuple[dict[str, Any], int]:
-    """(the listing's `gguf` field, Q4_K_M file size) of a gguf repo quantizing `arch`."""
+    """(the listing's `gguf` field, Q4_K_M file size) of a gguf repo quantizing `arch`; the field describes
+    that one file (`totalFileSize` = its bytes)."""
     _, eff, _ = layouts.counts(layouts.layout(arch, "none", "BF16"))
     a = ARCHS[arch]
+    size = eff * 485 // 800
     info = {"total": eff, "architecture": a.model_type if a.model_type != "mistral" else "llama",
             "context_length": 4096 if a.vocab < 100000 else 131072,
-            "bos_token": "<s>", "eos_token": "</s>"}
-    return info, eff * 485 // 800
+            "bos_token": "<s>", "eos_token": "</s>", "totalFileSize": size}
+    return info, size

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-ROUTES = ("list", "model_info", "resolve_head", "resolve_get", "safetensors_metadata", "other")
+ROUTES = ("list", "model_info", "tree", "paths_info", "resolve_head", "resolve_get", "cdn_head", "cdn_get", "other")
 
 
 class Stats:
@@ -32,15 +32,16 @@ class Stats:
                 self._c["429s"] += 1
 
     def snapshot(self) -> dict[str, Any]:
-        """{'requests', 'bytes_sent', '429s', 'by_bucket': {api, resolvers}, 'by_route': {...},
-        'by_status': {code: n}, 'faults': {fail, drop, truncate}}."""
+        """{'requests', 'bytes_sent', '429s', 'by_bucket': {api, resolvers, cdn}, 'by_route': {...},
+        'by_status': {code: n}, 'faults': {fail, drop, truncate}, 'cdn': {requests, with_authorization}}."""
         with self._lock:
             c = dict(self._c)
         return {
             "requests": c.get("requests", 0),
             "bytes_sent": c.get("bytes_sent", 0),
             "429s": c.get("429s", 0),
-            "by_bucket": {b: c.get(f"bucket.{b}", 0) for b in ("api", "resolvers")},
+            "by_bucket": {b: c.get(f"bucket.{b}", 0) for b in ("api", "resolvers", "cdn")},
+            "cdn": {"requests": c.get("bucket.cdn", 0), "with_authorization": c.get("cdn.authorization", 0)},
             "by_route": {r: c.get(f"route.{r}", 0) for r in ROUTES},
             "by_status": {int(k[7:]): v for k, v in c.items() if k.startswith("status.")},
             "faults": {f: c.get(f"fault.{f}", 0) for f in ("fail", "drop", "truncate")},

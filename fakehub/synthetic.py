@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from hubcensus.fakehub import layouts
+from hubcensus.fakehub.epochs import DAY_MS, NOW0, EpochTable, evolve, now_ms  # noqa: F401 - now_ms re-exported
 from hubcensus.fakehub.layouts import LLM_ARCHS
+from hubcensus.fakehub.naming import ARCH_LIST, Naming
 from hubcensus.fakehub.repo import Repo, RepoFile, bytes_reader, iso, lfs_file, parse_iso, small_file
-from hubcensus.fakehub.rng import hash64, hash64_np, split3, split3_np
+from hubcensus.fakehub.rng import hash64_np, split3_np
 from hubcensus.fakehub.specs import (
     ERA_WEIGHTS,
     KIND_INDEX,
     KINDS,
     LLM_WEIGHTS,
     N_ORGS_HINT,
-    WORDS,
     Kind,
     component_files,
     components,
@@ -36,42 +37,20 @@ from hubcensus.fakehub.specs import (
     tags_for,
 )
 
-DAY_MS = 86_400_000
 T_START = parse_iso("2019-01-01T00:00:00.000Z")
-NOW0 = parse_iso("2026-11-01T00:00:00.000Z")
 SENTINEL = parse_iso("2022-03-02T23:29:04.000Z")
-P_UPDATE, P_DELETE, P_FLIP = 0.02, 0.002, 0.3
+PADDED_FROM = parse_iso("2023-03-01T00:00:00.000Z")  # safetensors >= 0.3 pads headers to 8; older writers did not
 N_ORGS = N_ORGS_HINT
 YEARS = np.array([parse_iso(f"{y}-01-01T00:00:00.000Z") for y in range(2020, 2027)], dtype=np.int64)
 DERIVED = ("gptq", "awq", "bnb4", "bnb8", "fp8", "nvfp4", "ct", "mlx", "gguf")
-SUFFIX = {"gptq": "GPTQ", "awq": "AWQ", "bnb4": "bnb-4bit", "bnb8": "bnb-8bit", "fp8": "FP8", "nvfp4": "NVFP4",
-          "ct": "W4A16", "mlx": "4bit-mlx", "gguf": "GGUF"}
 BIN_ARCHS = ("tiny", "0.5b", "1b")
-ARCH_LIST = tuple(layouts.ARCHS)
 ARCH_CODES = {a: k for k, a in enumerate(ARCH_LIST)}
 DTYPES = ("F32", "F16", "BF16")
 FIXED_ARCH = {"encoder": "bert-base", "st": "minilm", "timm": "vit-b16", "sd": "sd15", "flux": "flux",
               "mxfp4": "moe-20b"}
 
 
-def now_ms(epoch: int) -> int:
-    """The 'now' of an epoch: 2026-11-01 plus one day per epoch."""
-    return NOW0 + epoch * DAY_MS
-
-
-@dataclass
-class EpochTable:
-    """Per-row state of the synthetic catalog at one epoch."""
-
-    epoch: int
-    rows: int
-    alive: np.ndarray
-    modified: np.ndarray
-    version: np.ndarray
-    flips: np.ndarray
-
-
-class SyntheticSource:
+class SyntheticSource(Naming):
     """N seeded models (plus new ones per epoch), built lazily by index."""
 
     def __init__(self, n: int, seed: int = 0) -> None:
@@ -83,7 +62,10 @@ class SyntheticSource:
         self.org = self.downloads = self.likes = self.trending = np.zeros(0, np.int32)
         self.llm_rows = np.zeros(0, np.int64)
         self._tables: dict[int, EpochTable] = {}
-        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+        self._ids: dict[int, tuple[str, str]] = {}  # index -> (first id, `_id`)
+        self._mids: dict[int, str] = {}
+        self._org_names = [org_name(c) for c in range(N_ORGS)]
         self._lock = threading.Lock()
 
     def rows(self, epoch: int) -> int:
@@ -166,21 +148,9 @@ class SyntheticSource:
     def _build_table(self, epoch: int) -> EpochTable:
         rows = self.rows(epoch)
         self._ensure(rows)
-        alive = np.ones(rows, bool)
-        modified = self.modified0[:rows].copy()
-        version = np.zeros(rows, np.uint8)
-        flips = np.zeros(rows, np.uint8)
-        for e in range(1, epoch + 1):
-            r = self.rows(e - 1)
-            u_upd, u_del, u_t = split3_np(hash64_np(self.seed, np.arange(r, dtype=np.int64), 100 + e))
-            upd = (u_upd < P_UPDATE) & alive[:r]
-            modified[:r] = np.where(upd, now_ms(e - 1) + 1 + (u_t * (DAY_MS - 2)).astype(np.int64), modified[:r])
-            version[:r] += upd
-            flips[:r] += upd & (u_upd < P_UPDATE * P_FLIP)
-            alive[:r] &= ~((u_del < P_DELETE) & ~upd)
         if len(self._tables) >= 3:
             self._tables.pop(next(iter(self._tables)))
-        t = EpochTable(epoch, rows, alive, modified, version, flips)
+        t = evolve(self.seed, self.rows, epoch, self.modified0[:rows], self.org[:rows], self.gated[:rows])
         self._tables[epoch] = t
         return t
 
@@ -193,39 +163,6 @@ class SyntheticSource:
                     _weights(tuple(components(kind, arch, dtype)))
 
     # ---- per-index details -------------------------------------------------------------
-    def _word(self, i: int, words: tuple[str, ...]) -> str:
-        return words[int(split3(hash64(self.seed, i, 3))[2] * len(words))]
-
-    def _name(self, i: int, kind: Kind) -> str:
-        base = int(self.base[i])
-        if base >= 0:
-            return f"{self._word(base, WORDS['llm'])}-{ARCH_LIST[self.arch[base]]}-{SUFFIX[kind.name]}-{i:x}"
-        return f"{self._word(i, WORDS.get(kind.name, WORDS['llm']))}-{ARCH_LIST[self.arch[i]]}-{i:x}"
-
-    def id_of(self, i: int) -> str:
-        """The repo id of an index."""
-        got = self._ids.get(i)
-        if got is not None:
-            return got
-        if len(self._ids) > 500_000:
-            self._ids.clear()
-        self._ids[i] = got = self._make_id(i)
-        return got
-
-    def _make_id(self, i: int) -> str:
-        return f"{org_name(int(self.org[i]))}/{self._name(i, KINDS[int(self.kind[i])])}"
-
-    def index_of(self, model_id: str, epoch: int) -> int | None:
-        """The index of a repo id existing at `epoch` (alive or deleted), else None."""
-        try:
-            i = int(model_id.rsplit("-", 1)[1], 16)
-        except (IndexError, ValueError):
-            return None
-        if i >= self.rows(epoch):
-            return None
-        self._ensure(self.rows(epoch))
-        return i if self.id_of(i) == model_id else None
-
     def spec(self, i: int, epoch: int) -> dict[str, Any]:
         """Everything derived for index i at an epoch (kind, arch, dtype, base, gated, versions)."""
         t = self.table(epoch)
@@ -241,16 +178,18 @@ class SyntheticSource:
             dtype = DTYPES[self.dtype0[i]]
             if flips % 2:
                 dtype = flip_dtype(dtype)
-        gated: bool | str = (False, "auto", "manual")[self.gated[i]]
-        return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base),
+        gated: bool | str = (False, "auto", "manual")[t.gated[i]]
+        return {"kind": kind, "arch": arch, "dtype": dtype, "base": None if base < 0 else self.id_of(base, t),
+                "base_hub_id": None if base < 0 else self.hub_id(base), "id": self.id_of(i, t),
                 "gated": gated, "version": int(t.version[i]), "flips": flips, "alive": bool(t.alive[i]),
-                "modified": int(t.modified[i])}
+                "private": i in t.private_set, "disabled": i in t.disabled_set, "modified": int(t.modified[i]),
+                "padded": bool(self.born[i] >= PADDED_FROM or flips > 0)}
 
     def repo(self, i: int, epoch: int) -> Repo:
         """The Repo of index i at an epoch (files built lazily)."""
         sp = self.spec(i, epoch)
         kind: Kind = sp["kind"]
-        tpl = _template(kind, sp["arch"], sp["dtype"])
+        tpl = _template(kind, sp["arch"], sp["dtype"], sp["padded"])
         sizes, smalls, prefix = tpl["sizes"], tpl["smalls"], tpl["prefix"]
         relation = "quantized" if sp["base"] else None
         seed, flips = self.seed, sp["flips"]
@@ -268,13 +207,15 @@ class SyntheticSource:
 
         downloads = int(self.downloads[i])
         return Repo(
-            id=self.id_of(i), sha=hashlib.sha1(f"fakehub:{seed}:{i}:{sp['version']}".encode()).hexdigest(),
+            id=sp["id"], sha=hashlib.sha1(f"fakehub:{seed}:{i}:{sp['version']}".encode()).hexdigest(),
             created_ms=int(self.created[i]), modified_ms=sp["modified"], library_name=kind.library,
             pipeline_tag=kind.pipeline, tags=tags_for(kind, sp["arch"], sp["base"], relation),
             gated=sp["gated"], downloads=downloads, downloads_all_time=downloads * 7,
             likes=int(self.likes[i]), trending_score=int(self.trending[i]), config=tpl["config"],
-            base_models={"relation": relation, "models": [{"id": sp["base"]}]} if relation else None,
-            gguf=tpl["gguf"], safetensors=tpl["hub"], file_sizes=sizes, files_factory=files)
+            base_models={"relation": relation, "models": [{"id": sp["base"], "_id": sp["base_hub_id"]}]}
+            if relation else None,
+            gguf=tpl["gguf"], safetensors=tpl["hub"], file_sizes=sizes, files_factory=files, hub_id=self.hub_id(i),
+            private=sp["private"], disabled=sp["disabled"])
 
     def truth(self, i: int, epoch: int) -> dict[str, Any]:
         """The generator's ground truth for index i at an epoch."""
@@ -282,6 +223,7 @@ class SyntheticSource:
         repo = self.repo(i, epoch)
         kind: Kind = sp["kind"]
         w = _weights(tuple(components(kind, sp["arch"], sp["dtype"])))
+        files = _template(kind, sp["arch"], sp["dtype"], sp["padded"])["files"]
         eff = w["effective"]
         if kind.scheme == "gguf":
             eff = repo.gguf["total"] if repo.gguf else 0
@@ -290,11 +232,12 @@ class SyntheticSource:
         return {"id": repo.id, "sha": repo.sha, "created_at": iso(repo.created_ms),
                 "last_modified": iso(repo.modified_ms), "library_name": repo.library_name,
                 "pipeline_tag": repo.pipeline_tag, "tags": repo.tags, "gated": repo.gated,
-                "files": w["files"], "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
+                "files": files, "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
                 "hub_safetensors": repo.safetensors, "effective_parameters": eff,
                 "quant_method": kind.quant_method, "base_model": sp["base"], "deleted": not sp["alive"],
                 "kind": kind.name, "arch": sp["arch"], "dtype": sp["dtype"], "gguf": repo.gguf,
-                "config": repo.config, "version": sp["version"], "hostile": None}
+                "config": repo.config, "version": sp["version"], "hostile": None, "_id": repo.object_id,
+                "private": sp["private"], "disabled": sp["disabled"], "former_ids": self.former_ids(i, epoch)}
 
 
 @lru_cache(maxsize=4096)
@@ -326,11 +269,14 @@ def _weights(comps: tuple) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=2048)
-def _template(kind: Kind, arch: str, dtype: str) -> dict[str, Any]:
-    """What every repo of one (kind, arch, dtype) shares: sorted file sizes, small files, prefixes, summaries.
+def _template(kind: Kind, arch: str, dtype: str, padded: bool = True) -> dict[str, Any]:
+    """What every repo of one (kind, arch, dtype) shares: sorted file sizes, small files, prefixes, summaries,
+    per-file truth. `padded=False`: headers as safetensors < 0.3 wrote them (JSON not padded to 8 bytes).
 
     Shared objects: callers must not mutate them.
     """
+    if not padded:
+        return _unpadded(_template(kind, arch, dtype, True))
     comps = tuple(components(kind, arch, dtype))
     weights = _weights(comps)
     sizes = dict(weights["sizes"])
@@ -343,13 +289,27 @@ def _template(kind: Kind, arch: str, dtype: str) -> dict[str, Any]:
     smalls.update(index_files(comps))
     sizes.update({p: len(data) for p, data in smalls.items()})
     return {"sizes": {p: sizes[p] for p in sorted(sizes)}, "smalls": smalls, "prefix": weights["prefix"],
-            "hub": weights["hub"], "config": config_for(kind, arch, dtype)[1], "gguf": gguf}
+            "files": weights["files"],
+            "hub": weights["hub"], "config": {} if kind.scheme == "gguf" else config_for(kind, arch, dtype)[1],
+            "gguf": gguf}
+
+
+def _unpadded(tpl: dict[str, Any]) -> dict[str, Any]:
+    """The template with every safetensors header's trailing pad spaces removed (sizes shrink to match)."""
+    prefix, sizes, files = dict(tpl["prefix"]), dict(tpl["sizes"]), dict(tpl["files"])
+    for p, pre in tpl["prefix"].items():
+        raw = pre[8:].rstrip(b" ")
+        prefix[p] = struct.pack("<Q", len(raw)) + raw
+        sizes[p] -= len(pre) - len(prefix[p])
+        files[p] = {**files[p], "size": sizes[p], "header_len": len(raw)}
+    return {**tpl, "prefix": prefix, "sizes": sizes, "files": files}
 
 
 def _small_files(cfg: bytes, kind: Kind) -> dict[str, bytes]:
     out = {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.gguf filter=lfs diff=lfs merge=lfs -text\n",
            "README.md": f"---\nlibrary_name: {kind.library}\n---\n# Model card\n\nGenerated by fakehub.\n".encode()}
-    out["model_index.json" if kind.library == "diffusers" else "config.json"] = cfg
+    if kind.scheme != "gguf":  # GGUF-only repos ship no config.json (the listing's `config` is {})
+        out["model_index.json" if kind.library == "diffusers" else "config.json"] = cfg
     if kind.library == "diffusers":
         out.update(_diffusers_configs(kind))
     return out

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from hubcensus.analysis.examples import PARQUET_COUNT, SQL_EXAMPLES
+from hubcensus.errors import Fail
+from hubcensus.options import DbOpt, format_option
 from hubcensus.settings import resolve_db
-
-DbOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--db", help="DuckDB file (default: $HUBCENSUS_DB, else ./hubcensus.duckdb).", show_default=False
-    ),
-]
 
 REPORT_HELP = """Write the trend report: report.html (self-contained, renders offline), report.md and one CSV per chart.
 
@@ -29,32 +26,43 @@ Examples:
 
 SQL_HELP = """Run one read-only SQL query over the census (views: v_models, v_dtype_by_month, ...; see docs/schema.md).
 
+CSV and JSON stream: the first rows print at once, whatever the size of the result.
+A table shows at most --max-rows rows (default 1000) and says when there were more;
+off a terminal it is never wrapped or cut.
+
 \b
 Examples:
-  hubcensus sql "SELECT dtype_family, count(*) FROM v_models GROUP BY 1 ORDER BY 2 DESC"
-  hubcensus sql "SELECT * FROM v_dtype_by_month WHERE created_month >= '2025-01-01'" --format csv
-  hubcensus sql "SELECT author, f8 FROM v_quant_publishers ORDER BY f8 DESC LIMIT 10" --format json
-  hubcensus sql "DESCRIBE v_models"
+{examples}
 
-Writes (INSERT, UPDATE, CREATE, COPY, ATTACH, INSTALL, SET...) are refused, and file access is off.
-"""
+Writes (inserts, updates, new tables, COPY, ATTACH, INSTALL, settings) are refused, and file access is off.
+""".format(
+    examples="\n".join(f"  hubcensus sql \"{sql}\" {opts}".rstrip() for sql, opts in SQL_EXAMPLES)
+)
 
-EXPORT_HELP = """Export every table (and v_models) as Parquet, for DuckDB, pandas or polars.
+EXPORT_HELP = f"""Export every table (and v_models) as Parquet, for DuckDB, pandas or polars.
 
 \b
 Examples:
   hubcensus export --parquet ./census-parquet
-  duckdb -c "SELECT count(*) FROM './census-parquet/models.parquet'"
+  python -c "import duckdb; print(duckdb.sql(\\"{PARQUET_COUNT}\\"))"
 """
 
 
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
+def _writable_dir(path: Path, option: str) -> Path:
+    """`path` made (with parents) and writable, or one line naming the option."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise Fail(f"{option} {path}: exists and is not a directory") from None
+    except OSError as exc:
+        raise Fail(f"{option} {path}: cannot create it ({exc.strerror})") from None
+    if not path.is_dir() or not os.access(path, os.W_OK):
+        raise Fail(f"{option} {path}: not a writable directory")
+    return path
 
 
 def report(
-    db: DbOption = None,
+    db: DbOpt = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output directory (default: ./reports/<today>).", show_default=False),
@@ -67,57 +75,89 @@ def report(
             show_default=False,
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Comma-separated: html,md,csv.")] = "html,md,csv",
+    fmt: Annotated[str, format_option("comma-separated: html,md,csv", "Files to write")] = "html,md,csv",
 ) -> None:
-    from hubcensus.analysis.report import write_report
-    from hubcensus.db.connection import DatabaseError
+    from hubcensus.analysis.report import FORMATS, write_report
+    from hubcensus.db.connection import open_database
 
-    target = out or Path("reports") / f"{datetime.now(UTC):%Y-%m-%d}"
-    try:
-        result = write_report(resolve_db(db), target, since=since, formats=fmt.split(","))
-    except (DatabaseError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    console = Console()
+    wanted = [f.strip().lower() for f in fmt.split(",") if f.strip()]
+    unknown = sorted(set(wanted) - set(FORMATS))
+    if unknown or not wanted:
+        raise typer.BadParameter(
+            f"unknown report format(s) {', '.join(unknown) or '(none)'}: use {', '.join(FORMATS)}",
+            param_hint="--format",
+        )
+    path = resolve_db(db)
+    open_database(path, read_only=True).close()  # missing, damaged or busy: say so before writing anything
+    target = _writable_dir(out or Path("reports") / f"{datetime.now(UTC):%Y-%m-%d}", "--out")
+    result = write_report(path, target, since=since, formats=wanted)
     for sentence in result.headline:
-        console.print(f"- {sentence}", highlight=False, soft_wrap=True)
-    console.print(
-        f"Wrote {len(result.files)} files to {result.out_dir} ({result.models:,} models).", highlight=False
-    )
+        typer.echo(f"- {sentence}")
+    typer.echo(f"Wrote {len(result.files)} files to {result.out_dir} ({result.models:,} models).")
 
 
 def sql(
     statement: Annotated[str, typer.Argument(help="One SELECT statement (quote it).")],
-    db: DbOption = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    db: DbOpt = None,
+    fmt: Annotated[str, format_option("table, csv or json", "Output format")] = "table",
+    max_rows: Annotated[
+        int, typer.Option("--max-rows", min=1, help="Rows a table shows at most (csv/json: all).")
+    ] = 1000,
 ) -> None:
-    from hubcensus.analysis.sql import OUTPUT_FORMATS, SqlError, run_sql, to_csv, to_json, to_table
-    from hubcensus.db.connection import DatabaseError
+    from hubcensus.analysis.sql import OUTPUT_FORMATS, SqlError, open_query
 
     if fmt not in OUTPUT_FORMATS:
-        raise _fail(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
+        raise typer.BadParameter(
+            f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}", param_hint="--format"
+        )
     try:
-        result = run_sql(resolve_db(db), statement)
-    except (SqlError, DatabaseError) as exc:
-        raise _fail(str(exc)) from None
-    if fmt == "table":
-        Console().print(to_table(result))
-    else:
-        typer.echo(to_csv(result) if fmt == "csv" else to_json(result), nl=fmt == "json")
+        with open_query(resolve_db(db), statement) as query:
+            if fmt == "table":
+                _print_table(query, max_rows)
+            else:
+                from hubcensus.analysis.sql import write_csv, write_json
+
+                try:
+                    (write_csv if fmt == "csv" else write_json)(query, sys.stdout)
+                except BrokenPipeError:  # `| head`: the reader has what it wanted
+                    _quiet_stdout()
+    except SqlError as exc:
+        raise Fail(str(exc)) from None
+
+
+def _quiet_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _print_table(query: object, max_rows: int) -> None:
+    from rich.console import Console
+
+    from hubcensus.analysis.sql import SqlResult, table_rows, to_table
+
+    rows, more = table_rows(query, max_rows)  # type: ignore[arg-type]
+    result = SqlResult(columns=query.columns, rows=rows)  # type: ignore[attr-defined]
+    tty = sys.stdout.isatty()
+    table = to_table(result, more=more, fold=tty)
+    if tty:
+        Console().print(table)
+        return
+    width = Console(width=1_000_000).measure(table).maximum
+    Console(width=max(width, 20), soft_wrap=False, color_system=None).print(table, crop=False)
 
 
 def export(
     parquet: Annotated[
         Path, typer.Option("--parquet", help="Directory to write <table>.parquet files into.")
     ],
-    db: DbOption = None,
+    db: DbOpt = None,
 ) -> None:
     from hubcensus.analysis.export import export_parquet
-    from hubcensus.db.connection import DatabaseError
+    from hubcensus.db.connection import open_database
 
-    try:
-        written = export_parquet(resolve_db(db), parquet)
-    except DatabaseError as exc:
-        raise _fail(str(exc)) from None
+    path = resolve_db(db)
+    open_database(path, read_only=True).close()
+    written = export_parquet(path, _writable_dir(parquet, "--parquet"))
     for item in written:
         typer.echo(f"{item.path}  {item.rows:,} rows")
 

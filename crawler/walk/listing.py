@@ -16,9 +16,14 @@ from hubcensus.dtypes import FLOAT8_DTYPES, storage_bytes
 
 EXPAND: tuple[str, ...] = (
     "safetensors", "gguf", "createdAt", "lastModified", "sha", "library_name", "pipeline_tag", "tags",
-    "config", "downloads", "downloadsAllTime", "likes", "gated", "baseModels", "siblings",
+    "config", "downloads", "downloadsAllTime", "likes", "gated", "siblings", "author",
 )  # fmt: skip
-"""The `expand` keys the crawl asks the listing for (all accepted by the Hub's `/api/models`)."""
+"""The `expand` keys the crawl asks the listing for. The Hub's `/api/models` refuses `baseModels`,
+`childrenModelCount` and `usedStorage` with a 400 (only `/api/models/{id}` takes them): lineage comes
+from the `base_model:` tags instead. Every item carries `_id` and `id` whatever is expanded."""
+
+LISTING_REFUSED: frozenset[str] = frozenset({"baseModels", "childrenModelCount", "usedStorage"})
+"""Expand keys `/api/models` answers with 400 (HUB_API.md); never put one in EXPAND."""
 
 BASE_RELATIONS = frozenset({"finetune", "quantized", "adapter", "merge"})
 
@@ -82,16 +87,30 @@ def weight_accounting(params: Mapping[str, int]) -> tuple[int | None, str | None
 
 
 def base_models(item: Mapping[str, Any]) -> tuple[list[str] | None, str | None]:
-    """(base model ids, relation) from `baseModels`, else from `base_model:[relation:]id` tags."""
+    """(base model ids, relation) from the `base_model:{id}` and `base_model:{relation}:{id}` tags.
+
+    The listing cannot expand `baseModels`; the tags carry the same lineage (a
+    finetune has both `base_model:X` and `base_model:finetune:X`). `baseModels`
+    (a per-model answer) is used only when there are no such tags.
+    """
+    ids, relation = _base_from_tags(item.get("tags"))
+    if ids:
+        return ids, relation
     declared = item.get("baseModels")
     if isinstance(declared, Mapping):
         ids = [m["id"] for m in declared.get("models") or [] if isinstance(m, Mapping) and m.get("id")]
         relation = declared.get("relation")
         if ids:
             return ids, relation if isinstance(relation, str) else None
+    return None, None
+
+
+def _base_from_tags(tags: Any) -> tuple[list[str] | None, str | None]:
+    if not isinstance(tags, list):
+        return None, None
     related: dict[str, list[str]] = {}
     plain: list[str] = []
-    for tag in item.get("tags") or []:
+    for tag in tags:
         if not isinstance(tag, str) or not tag.startswith("base_model:"):
             continue
         rest = tag[len("base_model:") :]
@@ -168,8 +187,10 @@ def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
     effective = params_sum if quant_method == "none" else None
     gated = item.get("gated")
     tags = item.get("tags")
+    hub_id = item.get("_id")
     return {
         "model_id": model_id,
+        "hub_id": hub_id if isinstance(hub_id, str) and hub_id else None,
         "author": item.get("author") or (model_id.split("/", 1)[0] if "/" in model_id else None),
         "created_at": parse_hub_date(item.get("createdAt")),
         "last_modified": parse_hub_date(item.get("lastModified")),
@@ -205,15 +226,17 @@ def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def weight_files(item: Mapping[str, Any]) -> list[str] | None:
     """The safetensors files and indexes among the repo's siblings (what the header pass reads), plus a
-    root `model_index.json` (a diffusers pipeline) when there are any."""
+    root `model_index.json` (a diffusers pipeline) when there are any, and the GGUF files."""
     siblings = item.get("siblings")
     if not isinstance(siblings, list):
         return None
     names = [s.get("rfilename") for s in siblings if isinstance(s, Mapping)]
     found = [
-        n for n in names if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json"))
+        n
+        for n in names
+        if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json", ".gguf"))
     ]
-    if found and "model_index.json" in names:  # a diffusers pipeline: its folders are components
+    if any(n.endswith(".safetensors") for n in found) and "model_index.json" in names:  # a diffusers pipeline
         found.append("model_index.json")
     return sorted(found)
 

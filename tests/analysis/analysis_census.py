@@ -195,11 +195,37 @@ def build_census(path: Path) -> Path:
                     }
                 )
         store.store_headers(db, exact, [], [])
+        _store_configs(db)
         store.finish_run(db, run, status="ok", counters={"pages": 2, "models_seen": 12})
         db.con.execute("UPDATE crawl_runs SET finished_at = ?", [datetime(2024, 4, 1, 6, 30)])
     finally:
         db.close()
     return path
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
+KV_CONFIGS = {
+    # Llama-3.1-8B-shaped (the Llama-3-8B config with its 131,072-token context) and gemma-2b
+    "meta/base-a": "llama-3-8b", "q/base-a-fp8": "llama-3-8b", "q/base-a-awq": "llama-3-8b",
+    "meta/base-a-gptq": "llama-3-8b", "meta/base-b": "gemma-2b", "q/base-b-bnb8": "gemma-2b",
+    "m/mlx-4bit": "gemma-2b",
+}  # fmt: skip
+
+
+def _store_configs(db: Any) -> None:
+    """`model_configs` rows of the text models, as the header pass stores them (KV cache)."""
+    import json
+
+    from hubcensus.crawler.config_pass import config_row
+    from hubcensus.db.config_store import store_configs
+
+    rows = []
+    for model_id, name in KV_CONFIGS.items():
+        config = json.loads((CONFIGS / f"{name}.json").read_text())
+        if name == "llama-3-8b":
+            config["max_position_embeddings"] = 131072
+        rows.append(config_row(model_id, hashlib.sha1(model_id.encode()).hexdigest(), config))
+    store_configs(db, rows)
 
 
 def figures_of(text: str) -> list[str]:

@@ -13,6 +13,7 @@ from hubcensus.db import schema
 from typer.testing import CliRunner
 
 from hubcensus.cli import app
+from hubcensus.exits import ExitCode
 
 runner = CliRunner()
 
@@ -50,15 +51,21 @@ def test_cli_report_writes_files_and_prints_the_headline(census_db: Path, tmp_pa
     assert result.exit_code == 0, result.output
     assert ["4-bit", "40%", "2024-03", "0%", "2024-01"] in [figures_of(line) for line in result.output.splitlines()]
     assert (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "report.html").exists()
-    assert "Wrote 16 files" in result.output
+    assert "Wrote 23 files" in result.output  # 16 + the KV cache charts (3) + the GGUF charts (3) and table (1)
 
 
 def test_cli_report_errors_are_one_line(tmp_path: Path, census_db: Path) -> None:
     missing = runner.invoke(app, ["report", "--db", str(tmp_path / "none.duckdb"), "--out", str(tmp_path)])
-    assert missing.exit_code == 1
-    assert "no database at" in missing.output
+    assert missing.exit_code == ExitCode.DATABASE
+    assert missing.output.startswith("hubcensus: no database at") and len(missing.output.splitlines()) == 1
     bad = runner.invoke(app, ["report", "--db", str(census_db), "--out", str(tmp_path), "--format", "pdf"])
-    assert bad.exit_code == 1 and "unknown report format(s) pdf" in bad.output
+    assert bad.exit_code == ExitCode.USAGE and "unknown report format(s) pdf" in bad.output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for args in (["report", "--out", str(blocker / "r")], ["export", "--parquet", str(blocker / "p")]):
+        unwritable = runner.invoke(app, [*args, "--db", str(census_db)])
+        assert unwritable.exit_code == ExitCode.FAILED, unwritable.output
+        assert unwritable.output.startswith("hubcensus: ") and len(unwritable.output.splitlines()) == 1
 
 
 def test_cli_sql_formats_and_refusal(census_db: Path) -> None:
@@ -70,9 +77,9 @@ def test_cli_sql_formats_and_refusal(census_db: Path) -> None:
     table = runner.invoke(app, ["sql", query, "--db", str(census_db)])
     assert table.exit_code == 0 and "st/embed" in table.output and "2 rows" in table.output
     refused = runner.invoke(app, ["sql", "DELETE FROM models", "--db", str(census_db)])
-    assert refused.exit_code == 1
+    assert refused.exit_code == ExitCode.FAILED
     assert refused.output.strip() == (
-        "error: refused: DELETE statements are not allowed; hubcensus sql only runs read-only SELECT queries"
+        "hubcensus: refused: DELETE statements are not allowed; hubcensus sql only runs read-only SELECT queries"
     )
 
 

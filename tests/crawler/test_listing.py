@@ -6,6 +6,7 @@ from datetime import datetime
 
 from hubcensus.crawler.walk.listing import (
     EXPAND,
+    LISTING_REFUSED,
     base_models,
     estimate_quant_method,
     normalize,
@@ -41,10 +42,18 @@ def _item(**over: object) -> dict:
     return item
 
 
-def test_expand_has_every_field_the_crawl_needs() -> None:
+def test_expand_has_every_field_the_crawl_needs_and_nothing_the_listing_refuses() -> None:
     assert set(EXPAND) == {"safetensors", "gguf", "createdAt", "lastModified", "sha", "library_name",
                            "pipeline_tag", "tags", "config", "downloads", "downloadsAllTime", "likes",
-                           "gated", "baseModels", "siblings"}  # fmt: skip
+                           "gated", "siblings", "author"}  # fmt: skip
+    assert {"baseModels", "childrenModelCount", "usedStorage"} == LISTING_REFUSED
+    assert not LISTING_REFUSED & set(EXPAND)
+
+
+def test_hub_id_comes_from_the_items_underscore_id() -> None:
+    assert normalize(_item())["hub_id"] == "66990000aaaabbbbccccdddd"
+    assert normalize({k: v for k, v in _item().items() if k != "_id"})["hub_id"] is None
+    assert normalize(_item(_id=""))["hub_id"] is None
 
 
 def test_dates_are_naive_utc() -> None:
@@ -58,6 +67,7 @@ def test_unquantized_bf16_model() -> None:
     row = normalize(_item())
     assert row == {
         "model_id": "org/llama-12b",
+        "hub_id": "66990000aaaabbbbccccdddd",
         "author": "org",
         "created_at": datetime(2024, 7, 18, 12, 0),
         "last_modified": datetime(2024, 8, 1, 8, 30, 15, 250000),
@@ -104,7 +114,7 @@ def test_dominant_dtype_is_by_bytes_not_by_count() -> None:
 def test_gptq_config_quant_is_estimated_without_effective_params() -> None:
     config = {"model_type": "llama", "quantization_config": {"quant_method": "gptq", "bits": 4}}
     row = normalize(_item(config=config, gated="manual",
-                          baseModels={"relation": "quantized", "models": [{"id": "org/base"}]}))  # fmt: skip
+                          tags=["base_model:org/base", "base_model:quantized:org/base"]))  # fmt: skip
     assert (row["config_quant_method"], row["quant_method"], row["effective_params"], row["bits_per_param"]) == (
         "gptq", "gptq", None, None)  # fmt: skip
     assert (row["base_models"], row["base_relation"], row["gated"], row["architecture"]) == (
@@ -149,6 +159,11 @@ def test_gguf_only_repo() -> None:
 
 def test_base_models_from_plain_tags_and_unknown_dtypes() -> None:
     assert base_models({"tags": ["base_model:org/a", "base_model:org/b"]}) == (["org/a", "org/b"], None)
+    adapter = {"tags": ["base_model:adapter:org/a", "base_model:org/a"],
+               "baseModels": {"relation": "finetune", "models": [{"id": "org/z"}]}}  # fmt: skip
+    assert base_models(adapter) == (["org/a"], "adapter")  # the tags win: the listing has no baseModels
+    info = {"tags": ["license:mit"], "baseModels": {"relation": "merge", "models": [{"id": "a/b"}, {"id": "c/d"}]}}
+    assert base_models(info) == (["a/b", "c/d"], "merge")
     assert base_models({"tags": ["license:mit"]}) == (None, None)
     row = normalize(_item(safetensors={"parameters": {"BF16": 10, "Q4_WEIRD": 5}, "total": 15}))
     assert (row["weight_bytes"], row["dominant_dtype"], row["hub_params_sum"]) == (None, "BF16", 15)

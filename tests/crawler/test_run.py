@@ -100,23 +100,33 @@ def test_full_crawl_stores_exactly_the_catalog(fakehub_server, db) -> None:
     assert store.get_state(db, "full.cursor") is None
 
 
+def _by_hub_id(hub: RunningHub) -> dict[str, str]:
+    """`_id` -> sha of every listed repo."""
+    return {h: hub.catalog.truth(name)["sha"] for h, name in hub.catalog.hub_ids().items()}
+
+
+def _stored_shas(db) -> dict[str, str]:
+    return dict(db.con.execute("SELECT hub_id, sha FROM models WHERE deleted_at IS NULL").fetchall())
+
+
 def test_later_epoch_incremental_then_full_picks_up_exactly_the_changes(fakehub_server, db) -> None:
     hub = fakehub_server(synthetic=3000, seed=5)
     crawl(db, _client(hub), CrawlOptions())
-    before = {m: hub.catalog.truth(m)["sha"] for m in _alive(hub)}
+    before = _by_hub_id(hub)
     hub.set_epoch(1)
-    after = {m: hub.catalog.truth(m)["sha"] for m in _alive(hub)}
+    after = _by_hub_id(hub)
     new = set(after) - set(before)
-    updated = {m for m in set(after) & set(before) if after[m] != before[m]}
-    deleted = set(before) - set(after)
-    assert new and updated and deleted  # the epoch really changed things
+    updated = {h for h in set(after) & set(before) if after[h] != before[h]}
+    gone = set(before) - set(after)
+    renames = {(r["_id"], r["old_id"], r["new_id"]) for r in hub.catalog.renames(since_epoch=0)}
+    assert new and updated and gone and renames  # the epoch really changed things
 
     requests = _list_requests(hub)
     inc = crawl(db, _client(hub), CrawlOptions())
     assert (inc.mode, inc.status, inc.models_new, inc.models_updated, inc.models_deleted) == (
         "incremental", "ok", len(new), len(updated), 0)  # fmt: skip
     assert _list_requests(hub) - requests == inc.requests_api <= 2
-    assert {m: s for m, s in _shas(db).items() if m in after} == after
+    assert {h: s for h, s in _stored_shas(db).items() if h in after} == after
     assert db.con.execute("SELECT count(*) FROM models WHERE deleted_at IS NOT NULL").fetchone() == (0,)
 
     requests = _list_requests(hub)
@@ -125,17 +135,14 @@ def test_later_epoch_incremental_then_full_picks_up_exactly_the_changes(fakehub_
     assert _list_requests(hub) - requests <= 2
 
     full = crawl(db, _client(hub), CrawlOptions(full=True))
-    assert (full.mode, full.models_new, full.models_updated, full.models_deleted) == (
-        "full",
-        0,
-        0,
-        len(deleted),
-    )
-    gone = {
-        m for (m,) in db.con.execute("SELECT model_id FROM models WHERE deleted_at IS NOT NULL").fetchall()
-    }
-    assert gone == deleted
-    assert _shas(db) == after
+    assert (full.mode, full.models_new, full.models_updated, full.models_deleted) == ("full", 0, 0, len(gone))
+    assert full.models_renamed + inc.models_renamed == len(renames)
+    stored_gone = {h for (h,) in db.con.execute("SELECT hub_id FROM models WHERE deleted_at IS NOT NULL").fetchall()}
+    assert stored_gone == gone
+    assert _stored_shas(db) == after
+    names = hub.catalog.hub_ids()
+    assert _shas(db) == {names[h]: s for h, s in after.items()}
+    assert set(db.con.execute("SELECT hub_id, old_id, new_id FROM model_renames").fetchall()) == renames
     assert db.con.execute("SELECT count(*) FROM model_versions").fetchone() == (
         len(before) + len(new) + len(updated),
     )
@@ -246,7 +253,8 @@ def test_summary_line_is_one_line() -> None:
                      models_seen=10, models_new=2, models_updated=1, requests_api=1, elapsed=0.5,
                      watermark=datetime(2026, 1, 1))  # fmt: skip
     assert s.line() == (
-        "run 3 ok: incremental, 1 pages, 10 models seen (2 new, 1 updated, 0 deleted), 1 API requests, "
+        "run 3 ok: incremental, 1 pages, 10 models seen (2 new, 1 updated, 0 renamed, 0 no longer public), "
+        "1 API requests, "
         "0 rate-limited, 0 retries, 0 errors in 0.5s"
     )
 

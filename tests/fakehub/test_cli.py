@@ -46,3 +46,13 @@ def test_serve_subprocess(fakehub_subprocess, fixtures_hub: Path, hf_env) -> Non
     with urllib.request.urlopen(f"{hub.url}/_fakehub/truth?id=sentence-transformers/all-MiniLM-L6-v2") as r:
         assert json.loads(r.read())["parameters_by_dtype"] == {"F32": 22713216, "I64": 512}
     assert hub.stop() == 0
+
+
+def test_subprocess_renames_and_truth_by_hub_id(fakehub_subprocess) -> None:
+    hub = fakehub_subprocess("--synthetic", "3000", "--seed", "2", "--epoch", "1")
+    with urllib.request.urlopen(f"{hub.url}/_fakehub/renames?since=0") as r:
+        renames = json.loads(r.read())
+    assert renames and {x["epoch"] for x in renames} == {1}
+    with urllib.request.urlopen(f"{hub.url}/_fakehub/truth?_id={renames[0]['_id']}") as r:
+        t = json.loads(r.read())
+    assert t["id"] == renames[0]["new_id"] and t["former_ids"] == [renames[0]["old_id"]]

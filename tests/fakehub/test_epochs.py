@@ -26,15 +26,18 @@ def test_epoch_one_changes(fakehub_server, hf_env) -> None:
     assert max_lm0.timestamp() * 1000 <= now_ms(0)
     hub.set_epoch(1)
     e1 = _walk(api)
-    deleted = set(e0) - set(e1)
-    new = set(e1) - set(e0)
+    renames = {r["old_id"]: r["new_id"] for r in hub.catalog.renames(since_epoch=0)}
+    gone = set(e0) - set(e1) - set(renames)
+    deleted = {i for i in gone if hub.catalog.truth(i)["deleted"]}
+    private = gone - deleted
+    new = set(e1) - set(e0) - set(renames.values())
     changed = {i for i in set(e0) & set(e1) if e0[i][0] != e1[i][0]}
-    assert deleted and new and changed
+    assert deleted and new and changed and renames
+    assert all(hub.catalog.truth(i)["private"] for i in private)
     assert all(e1[i][1] > max_lm0 for i in changed | new)
     assert all(e1[i][1] <= max_lm0 for i in set(e1) - changed - new)
     assert all(e1[i][2].timestamp() * 1000 > now_ms(0) for i in new)
-    for i in deleted:
-        assert hub.catalog.truth(i)["deleted"] is True
+    for i in gone:
         with pytest.raises(RepositoryNotFoundError):
             api.model_info(i)
     assert any(
@@ -46,7 +49,7 @@ def test_epoch_one_changes(fakehub_server, hf_env) -> None:
         if m.last_modified <= max_lm0:
             break
         seen.add(m.id)
-    assert seen == changed | new
+    assert seen == changed | new | {renames[o] for o in renames if e1[renames[o]][0] != e0[o][0]}
     assert hub.catalog.size == len(e1)
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 from hubcensus.fakehub import FaultConfig
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, get_session
 from huggingface_hub.errors import SafetensorsParsingError
 
 
@@ -94,11 +94,12 @@ def test_hostile_headers(fakehub_server, hf_env) -> None:
     for name in ("len-10gb", "len-2pow63", "len-30mb", "not-json", "cut-short"):
         with pytest.raises(SafetensorsParsingError):
             api.parse_safetensors_file_metadata(f"fakehub-hostile/{name}", "model.safetensors")
-    c = _conn(hub.url)
-    c.request(
-        "GET", "/fakehub-hostile/len-2pow63/resolve/main/model.safetensors", headers={"Range": "bytes=0-7"}
+    r = get_session().get(
+        f"{hub.url}/fakehub-hostile/len-2pow63/resolve/main/model.safetensors",
+        headers={"Range": "bytes=0-7"},
+        follow_redirects=True,
     )
-    assert struct.unpack("<Q", c.getresponse().read()) == (2**63,)
+    assert r.status_code == 206 and struct.unpack("<Q", r.content) == (2**63,)
     fm = api.parse_safetensors_file_metadata("fakehub-hostile/overlapping", "model.safetensors")
     assert {n: t.data_offsets for n, t in fm.tensors.items()} == {"a": (0, 100), "b": (50, 150)}
     assert api.model_info("fakehub-hostile/len-10gb").safetensors is None

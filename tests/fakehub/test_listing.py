@@ -29,9 +29,7 @@ EXPAND = [
     "downloadsAllTime",
     "likes",
     "gated",
-    "baseModels",
     "siblings",
-    "usedStorage",
     "author",
     "private",
     "trendingScore",
@@ -112,11 +110,10 @@ def test_expanded_items_match_truth(hub: fakehub.RunningHub, hf_env) -> None:
             t["hub_safetensors"] and dict(t["hub_safetensors"])
         )
         assert [s.rfilename for s in m.siblings] == list(t["file_sizes"])
-        assert m.used_storage == sum(t["file_sizes"].values())
         assert m.gated == t["gated"]
         assert m.config == t["config"]
+        assert m._id == t["_id"]
         if t["base_model"]:
-            assert m.base_models == {"relation": "quantized", "models": [{"id": t["base_model"]}]}
             assert f"base_model:quantized:{t['base_model']}" in m.tags
         if t["quant_method"] == "gguf":
             assert m.gguf["total"] == t["effective_parameters"]
@@ -204,3 +201,13 @@ def test_search_pages_are_complete(hub: fakehub.RunningHub) -> None:
 def test_page_size_is_capped_at_1000(hub: fakehub.RunningHub) -> None:
     items, headers = _get(f"{hub.url}/api/models?limit=5000")
     assert len(items) == 1000 and "Link" in headers
+
+
+def test_gguf_only_repos_config_empty_and_gguf_describes_one_file(hub: fakehub.RunningHub, hf_env) -> None:
+    api = HfApi(endpoint=hub.url)
+    items = [m for m in api.list_models(filter="gguf", expand=["gguf", "config", "siblings"], limit=50)]
+    assert items
+    for m in items[:5]:
+        assert m.config == {} and "config.json" not in [s.rfilename for s in m.siblings]
+        sizes = {f.path: f.size for f in api.list_repo_tree(m.id) if f.path.endswith(".gguf")}
+        assert m.gguf["totalFileSize"] in sizes.values() and m.gguf["total"] > 0

@@ -26,7 +26,7 @@ def test_headers_on_every_response(fakehub_server) -> None:
         urllib.request.urlopen(hub.url + "/api/models/nobody/nothing")
     assert e.value.headers["RateLimit"].startswith('"api";r=97;')
     snap = hub.stats.snapshot()
-    assert snap["by_bucket"] == {"api": 3, "resolvers": 1}
+    assert snap["by_bucket"] == {"api": 3, "resolvers": 1, "cdn": 0}
 
 
 def test_quota_two_then_429_with_reset(fakehub_server, hf_env) -> None:

@@ -16,6 +16,7 @@ from hubcensus.fakehub.pytest_plugin import FIXTURES_HUB
 from typer.testing import CliRunner
 
 from hubcensus.cli import app
+from hubcensus.exits import ExitCode
 
 pytestmark = pytest.mark.usefixtures("hf_env")
 runner = CliRunner()
@@ -40,7 +41,12 @@ def _explain(*args: str) -> Any:
 def test_flux_like_transformer_is_23_8_gb_because_bf16_is_2_bytes(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=3000, seed=3)
     truth = _pick(hub.catalog, "none", "flux")
-    result = _explain(truth["id"], "--endpoint", hub.url, "--db", str(tmp_path / "absent.duckdb"), "--json")
+    absent = _explain(truth["id"], "--endpoint", hub.url, "--db", str(tmp_path / "absent.duckdb"), "--json")
+    assert absent.exit_code == ExitCode.DATABASE and "no database at" in absent.output  # never online
+    assert hub.stats.snapshot()["requests"] == 0
+    result = _explain(
+        truth["id"], "--endpoint", hub.url, "--db", str(tmp_path / "absent.duckdb"), "--json", "--live"
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     transformer = {p: f for p, f in truth["files"].items() if p.startswith("transformer/")}
@@ -121,6 +127,31 @@ def test_listing_only_model_says_it_is_an_estimate(tmp_path: Path) -> None:
 
 def test_unknown_model_is_one_clear_line(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=10, seed=1)
-    result = _explain("nobody/nothing", "--endpoint", hub.url, "--db", str(tmp_path / "none.duckdb"))
+    result = _explain("nobody/nothing", "--endpoint", hub.url, "--live")
     assert result.exit_code == 1
-    assert result.output == f"hubcensus: nobody/nothing: no such model on {hub.url}\n"
+    line = result.output
+    assert line.startswith("hubcensus: nobody/nothing: ") and len(line.splitlines()) == 1 and hub.url in line
+    path = tmp_path / "census.duckdb"
+    open_database(path).close()
+    local = _explain("nobody/nothing", "--db", str(path), "--endpoint", NOWHERE)
+    assert local.exit_code == 1 and len(local.output.splitlines()) == 1 and "--live" in local.output
+
+
+def test_explain_says_why_the_headers_could_not_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "census.duckdb"
+    sha = "b" * 40
+    with open_database(path) as db:
+        run = store.start_run(db, mode="full", endpoint=NOWHERE, version="test")
+        row = normalize(
+            {"id": "org/refused", "sha": sha, "safetensors": {"parameters": {"BF16": 1000}, "total": 1000}}
+        )
+        listing_store.store_listing_page(db, [row], run_id=run, seen_at=utcnow())
+        store.record_error(db, run, model_id="org/refused", target="org/refused/model.safetensors", kind="header",
+                           message="header of 104857600 bytes is larger than the 25 MB cap")  # fmt: skip
+        store.mark_header_unreadable(db, model_id="org/refused", sha=sha, reason="header too large")
+    result = _explain("org/refused", "--db", str(path), "--endpoint", NOWHERE)
+    assert result.exit_code == 0, result.output
+    assert "104857600 bytes is larger than the 25 MB cap" in result.output
+    assert "headers not read yet" not in result.output
+    info = json.loads(_explain("org/refused", "--db", str(path), "--json").output)
+    assert (info["header_error"]["kind"], info["header_error"]["status"]) == ("header", None)

@@ -1,0 +1,84 @@
+"""The CDN: a second loopback listener serving LFS bytes behind resolve's 302, like the Hub's Xet bridge.
+
+It honours `Range` (206 + `Content-Range: bytes a-b/TOTAL`), has no rate limit, and carries none of
+the Hub's `X-*` headers. Every request is counted in stats (bucket `cdn`), and so is every request
+that carried an `Authorization` header (`stats.snapshot()["cdn"]["with_authorization"]`): clients
+must never send one across the host hop.
+"""
+
+from __future__ import annotations
+
+from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from hubcensus.fakehub.answers import HubError, Response
+from hubcensus.fakehub.api_files import byte_range, chunks
+from hubcensus.fakehub.server import Handler
+from hubcensus.fakehub.xet import PREFIX, verify, xet_hash
+
+if TYPE_CHECKING:
+    from hubcensus.fakehub.server import FakeHubServer
+
+
+def s3_error(e: HubError) -> Response:
+    """An S3-like XML error, without any X-* header."""
+    code = {403: "AccessDenied", 404: "NoSuchKey", 416: "InvalidRange"}.get(e.status, "InternalError")
+    body = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{e.message}</Message></Error>"
+    r = Response.text(body, e.status, {"Content-Type": "application/xml"})
+    r.headers.update({k: v for k, v in e.headers.items() if not k.lower().startswith("x-")})
+    return r
+
+
+class CdnServer(ThreadingHTTPServer):
+    """The CDN listener; shares catalog, faults and stats with its Hub server."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], hub: FakeHubServer) -> None:
+        super().__init__(address, CdnHandler)
+        self.hub = hub
+        self.catalog, self.faults, self.stats = hub.catalog, hub.faults, hub.stats
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        self.hub.handle_error(request, client_address)
+
+
+class CdnHandler(Handler):
+    """GET/HEAD /xet-bridge-us/{_id}/{xet hash}?...signed query."""
+
+    server: CdnServer  # type: ignore[assignment]
+
+    def do_POST(self) -> None:
+        self._answer(False, "cdn_get", "cdn", {}, lambda: s3_error(HubError(405, None, "Method Not Allowed")),
+                     s3_error)
+
+    def _handle(self, head: bool) -> None:
+        srv = self.server
+        if self.headers.get("Authorization") is not None:
+            srv.stats.add("cdn.authorization")
+        route = "cdn_head" if head else "cdn_get"
+        self._answer(head, route, "cdn", {}, lambda: self._serve(head), s3_error)
+
+    def _serve(self, head: bool) -> Response:
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.split("/")[1:]]
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        if len(parts) != 3 or parts[0] != PREFIX:
+            raise HubError(404, None, "The specified key does not exist.")
+        hub_id, xhash = parts[1], parts[2]
+        if not verify(hub_id, xhash, params):
+            raise HubError(403, None, "The request signature we calculated does not match the signature you provided.")
+        repo = self.server.catalog.repo_by_hub_id(hub_id)
+        f = repo.files.get(params.get("path", "")) if repo is not None else None
+        if f is None or not f.lfs or xet_hash(f) != xhash:
+            raise HubError(404, None, "The specified key does not exist.")
+        h = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes", "ETag": f'"{f.etag()}"',
+             "Cache-Control": "public, max-age=604800, immutable"}
+        if params.get("response-content-disposition"):
+            h["Content-Disposition"] = params["response-content-disposition"]
+        start, end, status, rh = byte_range(f, self.headers.get("Range"), {})
+        h.update(rh)
+        return Response(status, h, () if head else chunks(f, start, end), end - start)
