@@ -199,7 +199,11 @@ class HubClient:
                         )
                     self.pacer.penalize(bucket, wait if wait is not None else self.retry.delay(waits - 1))
                     continue
-                if status in RETRY_STATUSES:
+                if status >= 400 and "offhost" in stated:  # the CDN's answer (e.g. a stale signed URL):
+                    error = HubError(  # not the Hub's word on the repo; retried, never taken as permanent
+                        "http", f"the CDN answered {status} (after the Hub's redirect)", target=target
+                    )
+                elif status in RETRY_STATUSES:
                     error = HubError("http", _describe(response), target=target, status=status)
                 elif status >= 300:
                     raise HubError("http", _describe(response), target=target, status=status)
@@ -232,6 +236,8 @@ class HubClient:
             try:
                 if on_hub:
                     self.pacer.observe(bucket, response.headers)
+                if not on_hub:
+                    stated["offhost"] = "1"
                 if "X-Linked-Size" in response.headers:
                     stated["linked_size"] = response.headers["X-Linked-Size"]
                 location = response.headers.get("Location")
