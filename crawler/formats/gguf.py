@@ -21,10 +21,24 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+from hubcensus.crawler.formats.gguf_info import (
+    ARRAY_TYPE,
+    GGML_TYPES,
+    STRING_TYPE,
+    ArrayInfo,
+    GGUFError,
+    GGUFInfo,
+    Need,
+    Run,
+    TypeTotals,
+    align,
+    file_type_label,
+    ggml_type_name,
+    short,
+    skip_table,
+)
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -41,28 +55,8 @@ KEEP_STRING = 4096
 are counted over by their length, without reading them."""
 
 # GGUF value types (gguf.GGUFValueType): fixed sizes and struct codes of the scalar ones
-_SCALARS: dict[int, str] = {
-    0: "B",
-    1: "b",
-    2: "H",
-    3: "h",
-    4: "I",
-    5: "i",
-    6: "f",
-    7: "?",
-    10: "Q",
-    11: "q",
-    12: "d",
-}
-_STRING, _ARRAY = 8, 9
-_TYPES: dict[int, tuple[str, int, int]] = {
-    int(t): (t.name, *GGML_QUANT_SIZES[t]) for t in GGMLQuantizationType if t in GGML_QUANT_SIZES
-}
-"""ggml type id -> (name, block size in elements, bytes per block)."""
-
-
-class GGUFError(ValueError):
-    """A GGUF header that cannot be trusted; the message is one line."""
+_SCALARS: dict[int, str] = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = STRING_TYPE, ARRAY_TYPE
 
 
 class _Short(Exception):
@@ -70,138 +64,6 @@ class _Short(Exception):
 
     def __init__(self, pos: int, need: int) -> None:
         self.pos, self.need = pos, need
-
-
-@dataclass(frozen=True)
-class Need:
-    """Fetch at least `length` bytes from `offset` (`hint`: how many the parser expects to use)."""
-
-    offset: int
-    length: int
-    hint: int
-
-
-@dataclass(frozen=True)
-class ArrayInfo:
-    """Where an array value sits and how long it is (what a sibling file can skip)."""
-
-    elem_type: int
-    count: int
-    offset: int
-    """First element."""
-    nbytes: int
-    """Bytes of the elements."""
-    kv_start: int = 0
-    """Where the KV (its key) begins."""
-
-
-@dataclass(frozen=True)
-class Run:
-    """Consecutive array KVs a sibling file holds byte-identical (tokens, scores, token types, merges):
-    jumped in one go. Offsets are relative to the first array's first element."""
-
-    nbytes: int
-    arrays: tuple[tuple[str, int, int, int, int, int], ...]
-    """(key, element type, count, KV start, first element, element bytes) of each array of the run."""
-
-
-@dataclass
-class TypeTotals:
-    """Tensors, parameters (elements) and bytes of one ggml type."""
-
-    tensors: int = 0
-    parameters: int = 0
-    bytes: int = 0
-
-
-@dataclass
-class GGUFInfo:
-    """One parsed GGUF header. `data_end`: the end of the last tensor's data, relative to `data_offset`."""
-
-    version: int
-    big_endian: bool
-    tensor_count: int
-    kv_count: int
-    alignment: int
-    header_end: int
-    data_offset: int
-    data_end: int
-    tensor_bytes: int
-    parameters: int
-    metadata: dict[str, Any]
-    arrays: dict[str, ArrayInfo]
-    types: dict[str, TypeTotals]
-    file_size: int | None = None
-    skipped: list[str] = field(default_factory=list)
-    """Arrays jumped by a sibling's byte length (their content was not seen)."""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def file_type(self) -> int | None:
-        value = self.metadata.get("general.file_type")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    @property
-    def file_type_label(self) -> str | None:
-        """'Q4_K_M', 'F16', 'BF16', ... from `general.file_type` (llama.cpp's LlamaFileType)."""
-        return file_type_label(self.file_type)
-
-    @property
-    def architecture(self) -> str | None:
-        value = self.metadata.get("general.architecture")
-        return value if isinstance(value, str) else None
-
-    def _arch_int(self, name: str) -> int | None:
-        value = self.metadata.get(f"{self.architecture}.{name}") if self.architecture else None
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    @property
-    def context_length(self) -> int | None:
-        return self._arch_int("context_length")
-
-    @property
-    def block_count(self) -> int | None:
-        return self._arch_int("block_count")
-
-    def split(self) -> tuple[int | None, int | None, int | None]:
-        """(split.no, split.count, split.tensors.count) as stored (split.no counts from 0)."""
-        out = []
-        for key in ("split.no", "split.count", "split.tensors.count"):
-            value = self.metadata.get(key)
-            out.append(value if isinstance(value, int) and not isinstance(value, bool) else None)
-        return out[0], out[1], out[2]
-
-    def expected_sizes(self) -> tuple[int, int]:
-        """File sizes this header explains exactly: data padded to the alignment, and unpadded."""
-        padded = self.data_offset + _align(self.data_end, self.alignment)
-        return padded, self.data_offset + self.data_end
-
-    def matches_size(self, size: int) -> bool:
-        """Whether `size` is exactly the header + the tensor data (padded or not)."""
-        return size in self.expected_sizes()
-
-
-def file_type_label(file_type: int | None) -> str | None:
-    """llama.cpp's name of a `general.file_type` value without its MOSTLY_/ALL_ prefix; None if unknown."""
-    if file_type is None:
-        return None
-    try:
-        name = LlamaFileType(file_type).name
-    except ValueError:
-        return None
-    if name == "GUESSED":
-        return None
-    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
-
-
-def ggml_type_name(type_id: int) -> str | None:
-    """'Q4_K', 'F32', ... for a ggml type id the gguf package knows, else None."""
-    entry = _TYPES.get(type_id)
-    return entry[0] if entry else None
-
-
-def _align(n: int, alignment: int) -> int:
-    return -(-n // alignment) * alignment
 
 
 class GGUFParser:
@@ -289,8 +151,8 @@ class GGUFParser:
                 self._result = self._finish()
                 self._win = bytearray()
                 return self._result
-        except _Short as short:
-            need_end = short.pos + short.need
+        except _Short as gap:
+            need_end = gap.pos + gap.need
             self._check_pos(need_end)
             win_end = self._win_start + len(self._win)
             start = win_end if self._win_start <= self.pos <= win_end else self.pos
@@ -386,7 +248,7 @@ class GGUFParser:
     def _claim(self, key: str) -> None:
         """Refuse a key seen before (llama.cpp refuses such files too)."""
         if key in self.metadata or key in self.arrays:
-            raise GGUFError(f"duplicate key {_short(key)}")
+            raise GGUFError(f"duplicate key {short(key)}")
 
     def _commit_kv(self, key: str, value: Any, pos: int) -> None:
         self._check_pos(pos)
@@ -502,25 +364,25 @@ class GGUFParser:
         (n_dims,) = self._unpack("I", pos)
         pos += 4
         if n_dims > MAX_DIMS:
-            raise GGUFError(f"tensor {_short(name)} has {n_dims} dims (at most {MAX_DIMS})")
+            raise GGUFError(f"tensor {short(name)} has {n_dims} dims (at most {MAX_DIMS})")
         dim = "I" if self.version == 1 else "Q"
         dims = self._unpack(dim * n_dims, pos) if n_dims else ()
         pos += struct.calcsize(dim) * n_dims
         type_id, offset = self._unpack("IQ", pos)
         pos += 12
         self._check_pos(pos)
-        entry = _TYPES.get(type_id)
+        entry = GGML_TYPES.get(type_id)
         if entry is None:
-            raise GGUFError(f"tensor {_short(name)} has unknown ggml type id {type_id}")
+            raise GGUFError(f"tensor {short(name)} has unknown ggml type id {type_id}")
         tname, block, block_bytes = entry
         numel = 1
         for d in dims:
             numel *= d
         if numel >= 2**63 or any(d >= 2**63 for d in dims):
-            raise GGUFError(f"tensor {_short(name)} has too many elements ({list(dims)})")
+            raise GGUFError(f"tensor {short(name)} has too many elements ({list(dims)})")
         if dims and dims[0] % block:
             raise GGUFError(
-                f"tensor {_short(name)}: first dim {dims[0]} is not a multiple of {tname}'s block {block}"
+                f"tensor {short(name)}: first dim {dims[0]} is not a multiple of {tname}'s block {block}"
             )
         nbytes = numel // block * block_bytes
         totals = self._types.setdefault(tname, TypeTotals())
@@ -529,7 +391,7 @@ class GGUFParser:
         totals.bytes += nbytes
         if name is not None:
             if name in self._seen:
-                raise GGUFError(f"duplicate tensor name {_short(name)}")
+                raise GGUFError(f"duplicate tensor name {short(name)}")
             self._seen.add(name)
         self._spans.append((offset, nbytes, self._ti))
         self._names.append(name or "")
@@ -547,22 +409,22 @@ class GGUFParser:
             or alignment & (alignment - 1)
         ):
             raise GGUFError(f"general.alignment {alignment!r} is not a power of two")
-        data_offset = _align(self.pos, alignment)
+        data_offset = align(self.pos, alignment)
         data_end, tensor_bytes = 0, 0
         prev_end, prev = 0, None
         for offset, nbytes, idx in sorted(self._spans):
             if offset < prev_end:
                 raise GGUFError(
-                    f"tensor {_short(self._names[idx])} at {offset:,} overlaps "
-                    f"{_short(self._names[prev])} ending at {prev_end:,}"  # type: ignore[index]
+                    f"tensor {short(self._names[idx])} at {offset:,} overlaps "
+                    f"{short(self._names[prev])} ending at {prev_end:,}"  # type: ignore[index]
                 )
             if offset % alignment:
                 raise GGUFError(
-                    f"tensor {_short(self._names[idx])} offset {offset:,} is not a multiple of the alignment {alignment}"
+                    f"tensor {short(self._names[idx])} offset {offset:,} is not a multiple of the alignment {alignment}"
                 )
             if self.file_size is not None and data_offset + offset + nbytes > self.file_size:
                 raise GGUFError(
-                    f"tensor {_short(self._names[idx])} data ends at {data_offset + offset + nbytes:,}, "
+                    f"tensor {short(self._names[idx])} data ends at {data_offset + offset + nbytes:,}, "
                     f"past the file size {self.file_size:,}"
                 )
             prev_end, prev = offset + nbytes, idx
@@ -594,31 +456,16 @@ def parse_bytes(data: bytes, file_size: int | None = None, **limits: Any) -> GGU
     return result
 
 
-def skip_table(info: GGUFInfo) -> dict[tuple[str, int, int], Run]:
-    """What a sibling variant can jump: from each string array, the run of array KVs that follow it
-    back to back, keyed by the first array's (key, element type, count)."""
-    arrays = sorted(((a.kv_start, k, a) for k, a in info.arrays.items()), key=lambda x: x[0])
-    out: dict[tuple[str, int, int], Run] = {}
-    for i, (_, key, first) in enumerate(arrays):
-        if first.elem_type != _STRING or key in info.skipped:
-            continue
-        members = [(key, first)]
-        for _, k, a in arrays[i + 1 :]:
-            last = members[-1][1]
-            if a.kv_start != last.offset + last.nbytes or k in info.skipped:
-                break
-            members.append((k, a))
-        last = members[-1][1]
-        out[(key, first.elem_type, first.count)] = Run(
-            last.offset + last.nbytes - first.offset,
-            tuple(
-                (k, a.elem_type, a.count, a.kv_start - first.offset, a.offset - first.offset, a.nbytes)
-                for k, a in members
-            ),
-        )
-    return out
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+__all__ = [
+    "ArrayInfo",
+    "GGUFError",
+    "GGUFInfo",
+    "GGUFParser",
+    "Need",
+    "Run",
+    "TypeTotals",
+    "file_type_label",
+    "ggml_type_name",
+    "parse_bytes",
+    "skip_table",
+]
