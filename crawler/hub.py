@@ -373,13 +373,17 @@ def short_url(url: str, width: int = 60) -> str:
     return base if len(base) <= width else base[: width - 3] + "..."
 
 
-def check_endpoint(client: HubClient, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+def check_endpoint(
+    client: HubClient, *, connect_timeout: float = CONNECT_TIMEOUT, url: str | None = None
+) -> None:
     """One listing request, not retried, before anything is written: is this a Hub that answers?
 
-    Raises `EndpointUnreachable` when the endpoint cannot be reached or does not answer like the
-    Hub's API (a 429 counts as an answer: the crawl's pacer then waits it out).
+    `url`: the listing page to ask for (default: one model); a crawl asks for the first page of a
+    full walk, a request the Hub (and a recorded replay of it) knows. Raises `EndpointUnreachable`
+    when the endpoint cannot be reached or does not answer like the Hub's API (a 429 counts as an
+    answer: the crawl's pacer then waits it out).
     """
-    url = f"{client.endpoint}/api/models?limit=1"
+    url = url or f"{client.endpoint}/api/models?limit=1"
     target = short_url(client.endpoint)
     client._count("requests", "api")
     timeout = httpx2.Timeout(client.timeout, connect=min(connect_timeout, client.timeout))

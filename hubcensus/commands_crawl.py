@@ -118,8 +118,12 @@ def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = Non
     client = make_client(
         conf.endpoint, conf.token, timeout=conf.timeout, retry=RetryPolicy(retries=conf.retries)
     )
+    from hubcensus.crawler.walk.listing import EXPAND
+
+    size = min(options.page_size, options.limit or options.page_size)
+    first = client.list_url(sort="createdAt", expand=EXPAND, limit=size, author=options.author)
     try:
-        check_endpoint(client, connect_timeout=conf.connect_timeout)
+        check_endpoint(client, connect_timeout=conf.connect_timeout, url=first)
     except EndpointUnreachable as exc:
         raise Fail(f"{exc}; offline? try `hubcensus demo` (a synthetic Hub on 127.0.0.1)") from None
     with _database(conf.db_path) as db, Reporter() as reporter:
@@ -203,7 +207,7 @@ def crawl_command(
             help="Walk the whole listing when the last completed full walk is older than this (12h, 7d, ...; "
             "0: this run). Only a full walk finds renamed and no-longer-public models (~2,000 API requests).",
         ),
-    ] = "7d",
+    ] = DEFAULTS.full_every,
 ) -> None:
     from hubcensus.crawler.walk.schedule import parse_duration
 
