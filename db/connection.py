@@ -55,6 +55,9 @@ class DatabaseBusy(DatabaseError):
     """Another process holds the writer lock, or keeps the file open for writing too long."""
 
 
+OLDER_HINT = "written by an older hubcensus: `hubcensus crawl` (or any write) upgrades it in place"
+
+
 def utcnow() -> datetime:
     """Now, as the naive UTC timestamp every table stores."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -247,6 +250,8 @@ class Database:
     settings: dict[str, str] = field(default_factory=dict)
     """DuckDB settings applied to every connection (e.g. memory_limit)."""
     windows: int = 0
+    schema_version: int | None = None
+    """The newest migration recorded in the file (a reader of an older file cannot migrate it)."""
     """Write windows opened so far (a figure for tests and benchmarks)."""
     _engine: sa.Engine | None = field(default=None, repr=False)
     _con: Any = field(default=None, repr=False)
@@ -391,6 +396,7 @@ def _check_ours(db: Database) -> None:
         (newest,) = db.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
     except duckdb.Error as exc:
         raise unreadable(db.path, exc) from None
+    db.schema_version = int(newest)
     if int(newest) > LATEST_VERSION:
         raise DatabaseError(
             f"{db.path} has schema version {newest}, newer than this hubcensus knows ({LATEST_VERSION}): "

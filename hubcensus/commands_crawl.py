@@ -122,7 +122,8 @@ def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = Non
     )
     try:
         if not conf.db_path.exists():  # a new database: its walk's first page is the probe (no extra request)
-            check_endpoint(client, connect_timeout=conf.connect_timeout, first_page=first_full_page(client, options))
+            first = first_full_page(client, options)
+            check_endpoint(client, connect_timeout=conf.connect_timeout, first_page=first)
     except EndpointUnreachable as exc:
         raise Fail(f"{exc}; offline? try `hubcensus demo` (a synthetic Hub on 127.0.0.1)") from None
     with _database(conf.db_path) as db, Reporter() as reporter:
@@ -206,7 +207,7 @@ def crawl_command(
             help="Walk the whole listing when the last completed full walk is older than this (12h, 7d, ...; "
             "0: this run). Only a full walk finds renamed and no-longer-public models (~2,000 API requests).",
         ),
-    ] = "7d",
+    ] = DEFAULTS.full_every,
 ) -> None:
     from hubcensus.crawler.walk.schedule import parse_duration
 

@@ -95,7 +95,9 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     result = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[-1].startswith("run 1 ok: full, 2 pages, 1200 models seen (1200 new, 0 updated, 0 renamed, 0 no longer public)")
+    assert lines[-1].startswith(
+        "run 1 ok: full, 2 pages, 1200 models seen (1200 new, 0 updated, 0 renamed, 0 no longer public)"
+    )
     assert any(" full page 2: 1200 models" in line for line in lines)
     assert _models(db) == _truth(hub)
     status = runner.invoke(app, ["status", "--db", str(db)])
@@ -150,7 +152,7 @@ def test_errors_are_one_line_with_exit_codes(fakehub_server, tmp_path: Path) -> 
 def test_sigkill_mid_walk_resumes_with_nothing_lost_or_doubled(fakehub_server, tmp_path: Path) -> None:
     hub = fakehub_server(synthetic=3000, seed=12, faults=FaultConfig(latency_ms=40))
     db = tmp_path / "k.duckdb"
-    child = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200")
+    child = Child("--full", "--db", str(db), "--endpoint", hub.url, "--page-size", "200", "--deep", "none")
     child.wait_for_page(4)
     child.proc.kill()
     child.proc.wait(timeout=30)
