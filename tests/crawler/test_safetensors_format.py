@@ -299,8 +299,9 @@ def test_too_many_tensors() -> None:
         parse_raw(raw_header(head), max_tensors=10)
 
 
-def test_a_million_tensors_bounded_memory() -> None:
-    n = 1_000_000
+def test_a_quarter_million_tensors_bounded_memory() -> None:
+    """Memory grows with the tensor count (about the most a 25 MB header holds; a million: bench/bench_parse.py)."""
+    n = 250_000
     widths = [1 + i % 7 for i in range(n)]
     ends = np.cumsum(np.array(widths, dtype=np.int64) * 32).tolist()
     parts = [
@@ -323,8 +324,8 @@ def test_a_million_tensors_bounded_memory() -> None:
     assert isinstance(h, FileHeader)
     assert len(h.tensors) == n and h.file_size == size
     assert h.dtype_totals() == {"BF16": (16 * sum(widths), 32 * sum(widths))}
-    assert h.tensors[n - 1] == Tensor("layers.999.experts.999.w", "BF16", (16, widths[-1]), 32 * widths[-1])
+    assert h.tensors[n - 1] == Tensor(f"layers.{(n - 1) // 1000}.experts.999.w", "BF16", (16, widths[-1]), 32 * widths[-1])
     print(
-        f"1e6 tensors, header {len(body) / 1e6:.0f} MB: peak {peak / 1e6:.0f} MB, {elapsed:.1f} s under tracemalloc"
+        f"{n:,} tensors, header {len(body) / 1e6:.0f} MB: peak {peak / 1e6:.0f} MB, {elapsed:.1f} s under tracemalloc"
     )
-    assert peak < 450e6
+    assert peak < 450 * n  # bytes per tensor: the million-tensor bound (450 MB) scaled
