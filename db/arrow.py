@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -72,3 +73,21 @@ def stage_models(
     stage = stage.append_column(key, pa.array([to_json(row.get(key)) for row in rows], pa.string()))
     found = [d for row in rows for d in dtype_rows(row["model_id"], source, row.get(key) or {})]
     return stage, arrow_table(schema.model_dtypes, found, DTYPE_COLUMNS)
+
+
+@contextmanager
+def staged_transaction(con: Any, tables: Mapping[str, pa.Table]) -> Iterator[None]:
+    """One transaction with `tables` registered under their names (committed, or rolled back on any
+    error; unregistered either way): how every store writes its staged rows."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in tables:
+            con.unregister(name)

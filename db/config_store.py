@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubcensus.db import schema
-from hubcensus.db.arrow import arrow_table
+from hubcensus.db.arrow import arrow_table, staged_transaction
 from hubcensus.db.connection import Database, utcnow
 
 CONFIG_COLUMNS: tuple[str, ...] = tuple(
@@ -27,10 +27,8 @@ def store_configs(db: Database, rows: Sequence[Mapping[str, Any]], *, run_id: in
     if not rows and not requests:
         return
     table = arrow_table(schema.model_configs, list(rows), CONFIG_COLUMNS) if rows else None
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with staged_transaction(con, {} if table is None else {"stage_model_configs": table}):
         if table is not None:
-            con.register("stage_model_configs", table)
             con.execute(
                 "DELETE FROM model_configs WHERE model_id IN (SELECT model_id FROM stage_model_configs)"
             )
@@ -44,13 +42,6 @@ def store_configs(db: Database, rows: Sequence[Mapping[str, Any]], *, run_id: in
                 "UPDATE crawl_runs SET configs_fetched = coalesce(configs_fetched, 0) + ? WHERE run_id = ?",
                 [requests, run_id],
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        if table is not None:
-            con.unregister("stage_model_configs")
 
 
 def config_row(con: Any, model_id: str) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hubcensus.db import schema
-from hubcensus.db.arrow import arrow_table, to_json
+from hubcensus.db.arrow import arrow_table, staged_transaction, to_json
 from hubcensus.db.connection import Database, utcnow
 
 FILE_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.gguf_files.columns if c.name != "fetched_at")
@@ -54,10 +54,7 @@ def store_gguf(
         for m in models
     ]
     con = db.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, table in staged.items():
-            con.register(name, table)
+    with staged_transaction(con, staged):
         con.execute("DELETE FROM gguf_files WHERE (model_id, sha) IN (SELECT model_id, sha FROM stage_g_keys)")
         con.execute("DELETE FROM gguf_types WHERE (model_id, sha) IN (SELECT model_id, sha FROM stage_g_keys)")
         con.execute(
@@ -83,10 +80,3 @@ def store_gguf(
                          AND m.model_id = model_versions.model_id AND m.sha = model_versions.sha""",
                     [row["header_parameters"], row["model_id"], row["sha"]],
                 )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in staged:
-            con.unregister(name)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hubcensus.db.arrow import DTYPE_COLUMNS, stage_models
+from hubcensus.db.arrow import DTYPE_COLUMNS, stage_models, staged_transaction
 from hubcensus.db.connection import Database
 from hubcensus.db.renames import displace, rename_many
 from hubcensus.db.schema import ESTIMATE_COLUMNS, LISTING_COLUMNS
@@ -57,10 +57,7 @@ def stage_listing_page(
     page, page_dtypes = stage_models(unique, MODEL_COLUMNS, "hub")
     cols = ", ".join((*MODEL_COLUMNS, "hub_parameters"))
     con = db.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("page_models", page)
-        con.register("page_dtypes", page_dtypes)
+    with staged_transaction(con, {"page_models": page, "page_dtypes": page_dtypes}):
         (seq,) = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM listing_stage").fetchone()
         con.execute(
             f"INSERT INTO listing_stage (seq, run_id, seen_at, {cols}) SELECT ?, ?, ?, {cols} FROM page_models",
@@ -73,13 +70,6 @@ def stage_listing_page(
         )
         if state:
             put_state(con, state)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("page_models")
-        con.unregister("page_dtypes")
     return len(unique)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from hubcensus.db import schema
-from hubcensus.db.arrow import arrow_table, stage_models
+from hubcensus.db.arrow import arrow_table, stage_models, staged_transaction
 from hubcensus.db.connection import Database, utcnow
 
 HEADER_COLUMNS: tuple[str, ...] = (
@@ -174,10 +174,7 @@ def store_headers(
     con = db.con
     staged = {"stage_h_models": stage, "stage_h_dtypes": stage_dtypes, "stage_h_files": stage_files,
               "stage_h_file_dtypes": stage_file_dtypes}  # fmt: skip
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, table in staged.items():
-            con.register(name, table)
+    with staged_transaction(con, staged):
         con.execute(
             "DELETE FROM safetensors_files WHERE (model_id, sha) IN (SELECT model_id, sha FROM stage_h_models)"
         )
@@ -208,13 +205,6 @@ def store_headers(
             FROM stage_h_models s WHERE model_versions.model_id = s.model_id AND model_versions.sha = s.sha
             """
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in staged:
-            con.unregister(name)
 
 
 def run_started_at(db: Database, run_id: int) -> datetime | None:
