@@ -305,7 +305,9 @@ class _ReadRows:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
-        summary.stored += self.gguf.store(db)
+        exact, unreadable = self.gguf.store(db)  # GGUF-only models
+        summary.stored += exact
+        summary.unreadable += unreadable
         config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
         summary.configs += len(self.configs)
         self.configs, self.config_requests = [], 0
