@@ -1,2 +1,2 @@
 """Reading the census: named SQL (`queries`), figures (`figures`), the report (`report`, `render`,
-`summary`), read-only ad-hoc SQL (`sql`) and Parquet export (`export`). Imports `db` only."""
+`headline`), read-only ad-hoc SQL (`sql`) and Parquet export (`export`). Imports `db` only."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 from hubcensus.db.connection import READ_WAIT, Database, open_database
-from hubcensus.db.migrations import views_sql
+from hubcensus.db.migrations import LATEST_VERSION, views_sql
 
 _CREATE = re.compile(r"^CREATE OR REPLACE (VIEW|MACRO)\b", re.IGNORECASE)
 
@@ -25,17 +25,21 @@ def temp_statements() -> list[str]:
     return [_CREATE.sub(r"CREATE OR REPLACE TEMP \1", p.rstrip(";")) for p in parts if p.rstrip(";").strip()]
 
 
-def install_temp_views(con: duckdb.DuckDBPyConnection) -> None:
+def install_temp_views(con: duckdb.DuckDBPyConnection, *, tolerant: bool = False) -> list[str]:
     """Create this version's views and macros as TEMP objects on `con`.
 
-    A view over a table the file does not have yet (written before the migration that adds it,
-    e.g. `v_gguf_variants` before the GGUF tables) is left out; the rest still answer.
+    `tolerant` (a file written by an older hubcensus, which a reader cannot migrate): a view
+    over a table the file does not have yet is left out; returns the statements left out.
     """
+    skipped = []
     for statement in temp_statements():
         try:
             con.execute(statement)
         except duckdb.CatalogException:
-            continue
+            if not tolerant:
+                raise
+            skipped.append(statement)
+    return skipped
 
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:
@@ -52,7 +56,7 @@ def open_readonly(db_path: str | Path, *, locked: bool = False, wait: float = RE
     """
     db = open_database(db_path, read_only=True, wait=wait)
     try:
-        install_temp_views(db.con)
+        install_temp_views(db.con, tolerant=(db.schema_version or 0) < LATEST_VERSION)
         if locked:
             lock_down(db.con)
     except BaseException:

@@ -23,7 +23,8 @@ from typing import Any, TextIO
 
 import duckdb
 from hubcensus.analysis.connect import open_readonly
-from hubcensus.db.connection import READ_WAIT, Database
+from hubcensus.db.connection import OLDER_HINT, READ_WAIT, Database
+from hubcensus.db.migrations import LATEST_VERSION
 from rich.table import Table
 
 ALLOWED = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
@@ -127,7 +128,8 @@ def open_query(db_path: str | Path, statement: str, *, wait: float = READ_WAIT) 
     except duckdb.Error as exc:
         db.close()
         if _user_error(exc):
-            raise SqlError(_one_line(exc)) from None
+            older = isinstance(exc, duckdb.CatalogException) and (db.schema_version or 0) < LATEST_VERSION
+            raise SqlError(_one_line(exc) + (f" (this database was {OLDER_HINT})" if older else "")) from None
         raise
     except BaseException:
         db.close()

@@ -31,8 +31,9 @@ def _command(hubcensus: str | None, statement: str, db: Path, fmt: str) -> list[
     return [*base, "sql", statement, "--db", str(db), "--format", fmt]
 
 
-def first_bytes(cmd: list[str], timeout: float) -> tuple[float | None, int]:
-    """Seconds until the child's first stdout bytes (None: none within `timeout`), and its peak RSS (KB)."""
+def first_bytes(cmd: list[str], timeout: float) -> tuple[float | None, int, float]:
+    """Seconds until the child's first stdout bytes (None: none within `timeout`), its peak RSS (KB)
+    and the CPU seconds it used until then (interpreter start included; killed right after)."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -41,7 +42,7 @@ def first_bytes(cmd: list[str], timeout: float) -> tuple[float | None, int]:
     proc.kill()
     _, _, usage = os.wait4(proc.pid, 0)
     proc.returncode = -9
-    return took, usage.ru_maxrss
+    return took, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def full_run(cmd: list[str]) -> tuple[float, int, int, int]:
@@ -70,13 +71,13 @@ def main() -> None:
         db_path = Path(tmp) / "empty.duckdb"
         open_database(db_path).close()
         for fmt in ("csv", "json", "table"):
-            took, rss = first_bytes(
+            took, rss, cpu = first_bytes(
                 _command(args.hubcensus, f"SELECT * FROM range({args.first_rows})", db_path, fmt),
                 args.first_timeout,
             )
             shown = f"{took:.2f} s" if took is not None else f"none within {args.first_timeout:g} s"
             print(f"first bytes of range({args.first_rows:,}) --format {fmt}: {shown} "
-                  f"(peak RSS by then {rss / 1024:.0f} MB)")  # fmt: skip
+                  f"({cpu:.2f} s CPU, peak RSS by then {rss / 1024:.0f} MB; load average {os.getloadavg()[0]:.1f})")  # fmt: skip
         wall, size, code, rss = full_run(
             _command(args.hubcensus, f"SELECT * FROM range({args.rows})", db_path, "csv")
         )

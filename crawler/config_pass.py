@@ -9,13 +9,17 @@ Which models: pipeline `text-generation` / `image-text-to-text`, or an architect
 `ForCausalLM` / `LMHeadModel`, or `ForConditionalGeneration` outside speech, translation and
 seq2seq pipelines (kept only when its config has a nested text config). A config that cannot be
 read for good (gone, gated, not JSON, too large) is stored with a reason, so it is not asked again
-until the sha changes; a transient failure stores nothing.
+until the sha changes; a transient failure stores nothing, and `backfill` (run after the header pass)
+reads what is still missing: models whose headers were read before this code existed, or whose config
+read failed transiently.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,3 +135,24 @@ def read_config(source: Any, candidate: Any, files: Iterable[Any] = ()) -> Confi
         return ConfigRead(_failed(model_id, sha, f"config.json is not valid JSON: {exc}"), 1)
     tensors = (tensor for header in files for tensor in header.tensors)
     return ConfigRead(config_row(model_id, sha, config, tensors, pipeline_tag=pipeline), 1)
+
+
+def backfill(
+    db: Any, client: Any, *, run_id: int, workers: int = 8, deadline: float | None = None, gated: bool = True
+) -> int:
+    """Read the configs the header pass did not (its headers were current before this code, or an earlier
+    config read failed for a while): one request per model, most of them text generators. Returns the
+    rows stored; stops at `deadline` (a `time.monotonic()` value)."""
+    from hubcensus.db.config_store import pending_configs, store_configs
+
+    stored = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="config") as pool:
+        for chunk in pending_configs(db, gated=gated):
+            wanted = [c for c in chunk if wants_config(c.pipeline_tag, c.architecture)]
+            reads = [read for read in pool.map(lambda c: read_config(client, c), wanted) if read is not None]
+            rows = [read.row for read in reads if read.row]
+            store_configs(db, rows, run_id=run_id, requests=sum(read.requests for read in reads))
+            stored += len(rows)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    return stored

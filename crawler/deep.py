@@ -15,15 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.config_pass import ConfigRead, read_config
+from hubcensus.crawler.config_pass import backfill as backfill_configs
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
-from hubcensus.crawler.files.budget import MemoryBudget
-from hubcensus.crawler.files.headers import RepoHeaders, read_repo_headers
+from hubcensus.crawler.files.budget import MemoryBudget, give_back
+from hubcensus.crawler.files.headers import ANALYZE_COST, RepoHeaders, long_header_bytes, read_repo_headers
 from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
@@ -149,7 +151,11 @@ def read_model(
     config = candidate.config
     if candidate.model_type:  # the architecture tells which linears have no bias (quantizer-added ones)
         config = {"model_type": candidate.model_type, **(config or {})}
-    weights = analyze(headers.files, config, hub=candidate.hub)
+    long = long_header_bytes(headers)  # counting a long header costs memory too: it shares the budget
+    with budget.hold(ANALYZE_COST * long) if budget is not None and long else nullcontext():
+        weights = analyze(headers.files, config, hub=candidate.hub)
+    if long:
+        give_back()
     for component, metadata in sorted(headers.index_metadata.items()):
         part = weights.components.get(component)
         if part is not None:
@@ -225,6 +231,9 @@ def run_deep(
         raise
     read.store(db, summary)
     summary.left = summary.models - summary.stored - summary.unreadable - summary.failed
+    if chosen.mode != "none" and (deadline is None or time.monotonic() < deadline):  # KV: configs still missing
+        summary.configs += backfill_configs(db, client, run_id=run_id, workers=workers, deadline=deadline,
+                                            gated=authenticated)  # fmt: skip
     return summary
 
 
@@ -305,7 +314,7 @@ class _ReadRows:
         if self.models:
             store.store_headers(db, self.models, self.files, self.dtypes)
             summary.stored += len(self.models)
-        exact, unreadable = self.gguf.store(db)  # GGUF-only models
+        exact, unreadable = self.gguf.store(db)
         summary.stored += exact
         summary.unreadable += unreadable
         config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)

@@ -6,8 +6,7 @@ one-line reason) and per ggml type `gguf_types` rows.
 
 The model's own figures (for a repo whose weights are GGUF only) follow from its variants:
 1. candidates: complete variants (every shard read), not vision projectors (`mmproj`), holding the
-   most parameters (the model itself, not a draft or projector beside it; a header without tensors
-   is exact too: 0 parameters, flagged `gguf_empty`);
+   most parameters (the model itself, not a draft or projector beside it);
 2. the representative: the `Q4_K_M` variant when there is one (llama.cpp's and Ollama's default
    pull), else the candidate of median tensor bytes (the lower one of an even count);
 3. from it: `quant_method` 'gguf', `dominant_dtype` = the ggml type holding most of its tensor
@@ -156,9 +155,9 @@ def variants(rows: list[dict[str, Any]], types: list[dict[str, Any]]) -> list[Va
 
 def representative(found: list[Variant]) -> Variant | None:
     """The variant whose figures stand for the model (the rule in the module docstring)."""
-    complete = [v for v in found if v.complete and not v.projector]
+    complete = [v for v in found if v.complete and not v.projector and v.parameters]
     if not complete:
-        return None  # a header that parses but holds no tensors is still exact: 0 parameters
+        return None
     most = max(v.parameters for v in complete)
     candidates = sorted((v for v in complete if v.parameters == most), key=lambda v: (v.tensor_bytes, v.name))
     preferred = [v for v in candidates if v.label == REPRESENTATIVE]
@@ -171,8 +170,6 @@ def model_figures(repo: GGUFRepo, rows: list[dict[str, Any]], types: list[dict[s
     rep = representative(found)
     errors = [r for r in rows if r["status"] != "ok"]
     flags = [f"gguf_unreadable: {len(errors)} of {len(rows)} files"] if errors else []
-    if rep is not None and not rep.parameters:
-        flags.append(f"gguf_empty: {rep.name} holds no tensors")
     listing = [
         {"variant": v.name, "file_type": v.label, "parameters": v.parameters, "tensor_bytes": v.tensor_bytes,
          "size_bytes": v.size_bytes, "bits_per_weight": v.bits, "complete": v.complete, "projector": v.projector}
@@ -217,10 +214,11 @@ class GGUFRows:
         return len(self.models)
 
     def store(self, db: Any) -> tuple[int, int]:
-        """Write and forget the rows: (models stored with exact figures, models without a readable variant)."""
+        """Write and forget the rows; how many GGUF-only models got exact figures, and how many none
+        (no variant could be read: their estimate stays, and they count as unreadable)."""
         exact = sum(1 for m in self.models if m["weights_source"] == "header")
-        unreadable = len(self.models) - exact
+        stored = (exact, len(self.models) - exact)
         if self.files or self.models:
             gguf_store.store_gguf(db, self.files, self.types, self.models)
         self.files, self.types, self.models = [], [], []
-        return exact, unreadable
+        return stored

@@ -121,6 +121,7 @@ class HubClient:
         self.requests: Counter[str] = Counter()
         self.rate_limited = 0
         self.retries = 0
+        self._kept: dict[str, Page] = {}
         self.offhost = 0
         """Redirect hops followed to another host (the CDN): outside the Hub's quota, never paced."""
 
@@ -198,7 +199,11 @@ class HubClient:
                         )
                     self.pacer.penalize(bucket, wait if wait is not None else self.retry.delay(waits - 1))
                     continue
-                if status in RETRY_STATUSES:
+                if status >= 400 and "offhost" in stated:  # the CDN's answer (e.g. a stale signed URL):
+                    error = HubError(  # not the Hub's word on the repo; retried, never taken as permanent
+                        "http", f"the CDN answered {status} (after the Hub's redirect)", target=target
+                    )
+                elif status in RETRY_STATUSES:
                     error = HubError("http", _describe(response), target=target, status=status)
                 elif status >= 300:
                     raise HubError("http", _describe(response), target=target, status=status)
@@ -224,14 +229,15 @@ class HubClient:
                 self._count("requests", bucket)
             elif hop:
                 self._count("offhost")
-            hop_headers = (
-                headers if on_hub else {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            )
-            request = self._session.build_request(method, current, headers=hop_headers, timeout=self.timeout)
+            if not on_hub:  # the token never leaves the Hub's host, nor comes back after another host
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            request = self._session.build_request(method, current, headers=headers, timeout=self.timeout)
             response = self._session.send(request, stream=True, follow_redirects=False)
             try:
                 if on_hub:
                     self.pacer.observe(bucket, response.headers)
+                if not on_hub:
+                    stated["offhost"] = "1"
                 if "X-Linked-Size" in response.headers:
                     stated["linked_size"] = response.headers["X-Linked-Size"]
                 location = response.headers.get("Location")
@@ -268,17 +274,23 @@ class HubClient:
             params.append(("author", author))
         return f"{self.endpoint}/api/models?{urlencode(params)}"
 
+    def keep_page(self, page: Page) -> None:
+        """Keep a page already fetched (the endpoint probe): the next `list_page` of its URL returns it."""
+        self._kept[page.url] = page
+
     def list_page(self, url: str) -> Page:
         """One listing page from its absolute URL (or a stored relative cursor)."""
         url = self.absolute(url)
+        kept = self._kept.pop(url, None)
+        if kept is not None:
+            return kept
         data, response = self._json(url, target=f"list {self.relative(url)}"[:300])
         if not isinstance(data, list):
             raise HubError("parse", "listing page is not a JSON list", target=self.relative(url))
-        next_link = response.links.get("next", {}).get("url")
-        return Page(items=data, next_url=self.absolute(next_link) if next_link else None, url=url)
+        return _page(self, data, response, url)
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET an API path (e.g. '/api/models/org/name/safetensors-metadata/x.json') as parsed JSON."""
+        """GET an API path (e.g. '/api/models/org/name?blobs=true') as parsed JSON."""
         url = self.absolute(path) + (f"?{urlencode(dict(params))}" if params else "")
         return self._json(url, target=path)[0]
 
@@ -373,13 +385,24 @@ def short_url(url: str, width: int = 60) -> str:
     return base if len(base) <= width else base[: width - 3] + "..."
 
 
-def check_endpoint(client: HubClient, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+def _page(client: HubClient, items: list[Any], response: httpx2.Response, url: str) -> Page:
+    """A listing page from its parsed items and the answer's `Link: <...>; rel="next"`."""
+    next_link = response.links.get("next", {}).get("url")
+    return Page(items=items, next_url=client.absolute(next_link) if next_link else None, url=url)
+
+
+def check_endpoint(
+    client: HubClient, *, connect_timeout: float = CONNECT_TIMEOUT, first_page: str | None = None
+) -> None:
     """One listing request, not retried, before anything is written: is this a Hub that answers?
 
-    Raises `EndpointUnreachable` when the endpoint cannot be reached or does not answer like the
-    Hub's API (a 429 counts as an answer: the crawl's pacer then waits it out).
+    With `first_page` (the absolute URL of the listing page the crawl starts with), that page is
+    the probe and the client keeps it, so the crawl's first `list_page` costs no second request;
+    without it, a one-item listing. Raises `EndpointUnreachable` when the endpoint cannot be
+    reached or does not answer like the Hub's API (a 429 counts as an answer: the crawl's pacer
+    then waits it out).
     """
-    url = f"{client.endpoint}/api/models?limit=1"
+    url = first_page or f"{client.endpoint}/api/models?limit=1"
     target = short_url(client.endpoint)
     client._count("requests", "api")
     timeout = httpx2.Timeout(client.timeout, connect=min(connect_timeout, client.timeout))
@@ -397,8 +420,11 @@ def check_endpoint(client: HubClient, *, connect_timeout: float = CONNECT_TIMEOU
     if response.status_code == 429 or response.status_code < 400:
         if response.status_code < 400:
             try:
-                if not isinstance(json.loads(response.content), list):
+                items = json.loads(response.content)
+                if not isinstance(items, list):
                     raise ValueError("not a list")
+                if first_page is not None:
+                    client.keep_page(_page(client, items, response, first_page))
             except ValueError:
                 raise EndpointUnreachable(
                     "parse", f"{target} answered, but not like the Hub's API (/api/models)", target=target

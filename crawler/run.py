@@ -236,16 +236,19 @@ class _Walk:
         if newest is not None and (s.watermark is None or newest > s.watermark):
             s.watermark = newest
         if self.staged >= self.options.merge_rows:
-            self.merge()
+            self.merge(defer_renames=True)  # renames wait for the walk's last merge: one pass over the tables
         s.__dict__.update(self.client.counters())
         store.update_run(self.db, s.run_id, s.counters())
         if self.on_page is not None:
             self.on_page(s)
         self.db.end_window()  # a boundary: the window ends if readers wait (or after a few seconds)
 
-    def merge(self) -> None:
-        """Merge every staged listing row (this run's, or a killed run's) into `models` and history."""
-        result = listing_store.merge_staged(self.db)
+    def merge(self, *, defer_renames: bool = False) -> None:
+        """Merge staged listing rows (this run's, or a killed run's) into `models` and history.
+
+        With `defer_renames`, rows that need a rename stay staged for a later merge (the walk's last).
+        """
+        result = listing_store.merge_staged(self.db, defer_renames=defer_renames)
         self.summary.models_new += result.new
         self.summary.models_updated += result.updated
         self.summary.models_renamed += result.renamed
@@ -264,15 +267,18 @@ def _newest(rows: list[dict[str, Any]]) -> datetime | None:
     return max((r["last_modified"] for r in rows if r["last_modified"] is not None), default=None)
 
 
+def first_full_page(client: HubClient, options: CrawlOptions) -> str:
+    """The absolute URL of a full walk's first page (what a crawl into a new database asks first)."""
+    limit = options.page_size if options.limit is None else max(1, min(options.page_size, options.limit))
+    return client.list_url(sort="createdAt", expand=EXPAND, limit=limit, author=options.author)
+
+
 def _full(walk: _Walk) -> None:
     """Walk (or resume walking) everything by createdAt, checkpointing after every page."""
     db, client, k, s = walk.db, walk.client, walk.keys, walk.summary
     cursor = store.get_state(db, k["full.cursor"])
     if cursor is None:
-        first = client.list_url(
-            sort="createdAt", expand=EXPAND, limit=walk.page_size(0), author=walk.options.author
-        )
-        cursor = client.relative(first)
+        cursor = client.relative(first_full_page(client, walk.options))
         store.set_state(
             db,
             {

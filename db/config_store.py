@@ -7,7 +7,8 @@ headers; each stored batch also adds its config requests to the run ledger (`cra
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hubcensus.db import schema
@@ -64,3 +65,47 @@ def config_row(con: Any, model_id: str) -> dict[str, Any] | None:
         json.loads(out["fields"]) if isinstance(out.get("fields"), str) else (out.get("fields") or {})
     )
     return out
+
+
+@dataclass(frozen=True)
+class ConfigCandidate:
+    """A model whose config.json is not read at its current sha (the header pass is done with it)."""
+
+    model_id: str
+    sha: str
+    pipeline_tag: str | None
+    architecture: str | None
+    config_sha: str | None = None
+
+
+def pending_configs(
+    db: Database, *, gated: bool = True, chunk: int = 2000
+) -> Iterator[list[ConfigCandidate]]:
+    """Chunks (by model_id) of possible text generators whose header pass is done but config not read.
+
+    Models the header pass will read (`deep_sha` behind `sha`) are left to it; GGUF-only repos are left
+    out (they rarely hold a config.json); repos without weight files (.bin only) are in.
+    Re-queried chunk by chunk, so memory stays bounded at Hub scale.
+    """
+    where = "" if gated else "AND m.gated IS NULL"
+    after = ""
+    while True:
+        rows = db.con.execute(
+            f"""
+            SELECT m.model_id, m.sha, m.pipeline_tag, m.architecture
+            FROM models m LEFT JOIN model_configs c ON c.model_id = m.model_id
+            WHERE m.deleted_at IS NULL AND m.sha IS NOT NULL AND c.sha IS DISTINCT FROM m.sha {where}
+              AND ((m.deep_sha = m.sha AND len(list_filter(m.weight_files, lambda f: f LIKE '%.safetensors%')) > 0)
+                   OR (len(coalesce(m.weight_files, [])) = 0 AND m.gguf_total IS NULL AND m.architecture IS NOT NULL))
+              AND (m.pipeline_tag IN ('text-generation', 'image-text-to-text')
+                   OR m.architecture LIKE '%ForCausalLM' OR m.architecture LIKE '%LMHeadModel'
+                   OR m.architecture LIKE '%ForConditionalGeneration' OR m.architecture IN ('ChatGLMModel', 'RWModel'))
+              AND m.model_id > ?
+            ORDER BY m.model_id LIMIT ?
+            """,
+            [after, chunk],
+        ).fetchall()
+        if not rows:
+            return
+        yield [ConfigCandidate(*row) for row in rows]
+        after = rows[-1][0]

@@ -55,6 +55,9 @@ class DatabaseBusy(DatabaseError):
     """Another process holds the writer lock, or keeps the file open for writing too long."""
 
 
+OLDER_HINT = "written by an older hubcensus: `hubcensus crawl` (or any write) upgrades it in place"
+
+
 def utcnow() -> datetime:
     """Now, as the naive UTC timestamp every table stores."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -173,6 +176,34 @@ class WaitSignal:
             self._fd = None
 
 
+def remove_stale_lock(db_path: str | Path) -> bool:
+    """Remove `<db>.lock` left by a writer that died (kill -9); True if one was removed.
+
+    Safe against a writer starting at the same moment: the file is removed only while this
+    process holds its lock, and a writer re-checks that the file it locked is still the one
+    at the path.
+    """
+    path = lock_path(Path(db_path).expanduser())
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False  # a live writer holds it
+    try:
+        if os.path.samestat(os.fstat(fd), os.stat(path)):
+            path.unlink()
+            return True
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+    return False
+
+
 def duckdb_lock_held(db_path: Path, *, exclusive: bool) -> bool:
     """Whether another process holds DuckDB's own (POSIX) lock on the file that conflicts with ours.
 
@@ -219,6 +250,8 @@ class Database:
     settings: dict[str, str] = field(default_factory=dict)
     """DuckDB settings applied to every connection (e.g. memory_limit)."""
     windows: int = 0
+    schema_version: int | None = None
+    """The newest migration recorded in the file (a reader of an older file cannot migrate it)."""
     """Write windows opened so far (a figure for tests and benchmarks)."""
     _engine: sa.Engine | None = field(default=None, repr=False)
     _con: Any = field(default=None, repr=False)
@@ -363,6 +396,7 @@ def _check_ours(db: Database) -> None:
         (newest,) = db.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
     except duckdb.Error as exc:
         raise unreadable(db.path, exc) from None
+    db.schema_version = int(newest)
     if int(newest) > LATEST_VERSION:
         raise DatabaseError(
             f"{db.path} has schema version {newest}, newer than this hubcensus knows ({LATEST_VERSION}): "

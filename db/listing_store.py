@@ -104,11 +104,14 @@ LEFT JOIN models m ON m.model_id = s.model_id
 """The newest staged row of each model, with what it changes (the one join against `models` for counts)."""
 
 
-def merge_staged(db: Database) -> MergeResult:
+def merge_staged(db: Database, *, defer_renames: bool = False) -> MergeResult:
     """Merge everything staged into `models` and the history tables, in one transaction.
 
     Idempotent: merging a row `models` already holds changes nothing. Renames
-    (a known `_id` under a new name) are applied first, in the same transaction. A new sha
+    (a known `_id` under a new name) are applied first, in the same transaction;
+    with `defer_renames` (a walk's intermediate merges) the rows of renamed or
+    displacing `_id`s stay staged for the walk's last merge instead, so a walk pays
+    the renames' one UPDATE per table once, not once per batch. A new sha
     becomes a `model_versions` row (every sha staged, not only the newest); changed
     popularity becomes one `model_stats` snapshot per model and observation time
     (the last value wins); the Hub's per-dtype counts replace the model's 'hub'
@@ -119,7 +122,7 @@ def merge_staged(db: Database) -> MergeResult:
     con = db.con
     con.execute("BEGIN TRANSACTION")
     try:
-        renamed = _apply_identity(con)
+        renamed = _set_aside(con) if defer_renames else _apply_identity(con)
         con.execute(_BATCH)
         seen, new, updated = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_updated) FROM merge_batch"
@@ -129,18 +132,65 @@ def merge_staged(db: Database) -> MergeResult:
             _merge_models(con)
         con.execute("DELETE FROM listing_stage")
         con.execute("DELETE FROM listing_stage_dtypes")
+        if defer_renames:
+            _put_back(con)
         con.execute("DROP TABLE merge_batch")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return MergeResult(seen=int(seen), new=int(new), updated=int(updated), renamed=renamed)
+    return MergeResult(
+        seen=int(seen), new=int(new), updated=int(updated), renamed=0 if defer_renames else renamed
+    )
 
 
 _LATEST_BY_HUB_ID = """
 SELECT hub_id, model_id, seen_at, run_id FROM listing_stage WHERE hub_id IS NOT NULL
 QUALIFY row_number() OVER (PARTITION BY hub_id ORDER BY seq DESC) = 1
 """
+
+
+_NEEDS_RENAME = f"""
+SELECT l.hub_id FROM ({_LATEST_BY_HUB_ID}) l JOIN models m ON m.hub_id = l.hub_id WHERE m.model_id <> l.model_id
+UNION
+SELECT l.hub_id FROM ({_LATEST_BY_HUB_ID}) l JOIN models m ON m.model_id = l.model_id
+WHERE m.hub_id IS NOT NULL AND m.hub_id <> l.hub_id
+"""
+"""`_id`s whose staged rows need a rename or move a name's holder aside."""
+
+
+def _set_aside(con: Any) -> int:
+    """Take the staged rows that need a rename out of this merge (`_put_back` restores them); return their `_id`s."""
+    _same_name_per_id(con)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE aside_ids AS {_NEEDS_RENAME}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE aside_stage AS SELECT * FROM listing_stage "
+        "WHERE hub_id IN (SELECT hub_id FROM aside_ids)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE aside_dtypes AS SELECT * FROM listing_stage_dtypes "
+        "WHERE (seq, model_id) IN (SELECT seq, model_id FROM aside_stage)"
+    )
+    con.execute("DELETE FROM listing_stage WHERE hub_id IN (SELECT hub_id FROM aside_ids)")
+    con.execute("DELETE FROM listing_stage_dtypes WHERE (seq, model_id) IN (SELECT seq, model_id FROM aside_stage)")
+    return int(con.execute("SELECT count(*) FROM aside_ids").fetchall()[0][0])
+
+
+def _put_back(con: Any) -> None:
+    con.execute("INSERT INTO listing_stage SELECT * FROM aside_stage")
+    con.execute("INSERT INTO listing_stage_dtypes SELECT * FROM aside_dtypes")
+    for table in ("aside_ids", "aside_stage", "aside_dtypes"):
+        con.execute(f"DROP TABLE {table}")
+
+
+def _same_name_per_id(con: Any) -> None:
+    """Every staged row of an `_id` takes the newest name staged for it."""
+    con.execute(
+        f"""
+        UPDATE listing_stage SET model_id = l.model_id FROM ({_LATEST_BY_HUB_ID}) l
+        WHERE listing_stage.hub_id = l.hub_id AND listing_stage.model_id <> l.model_id
+        """
+    )
 
 
 def _apply_identity(con: Any) -> int:
@@ -152,12 +202,7 @@ def _apply_identity(con: Any) -> int:
     3. A name staged for a new `_id` but held by another stored `_id` (a reused
        name) moves the holder aside; a holder without `_id` is taken as the same model.
     """
-    con.execute(
-        f"""
-        UPDATE listing_stage SET model_id = l.model_id FROM ({_LATEST_BY_HUB_ID}) l
-        WHERE listing_stage.hub_id = l.hub_id AND listing_stage.model_id <> l.model_id
-        """
-    )
+    _same_name_per_id(con)
     moves = con.execute(
         f"""
         SELECT l.hub_id, m.model_id, l.model_id, l.seen_at, l.run_id

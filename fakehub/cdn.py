@@ -1,7 +1,8 @@
 """The CDN: a second loopback listener serving LFS bytes behind resolve's 302, like the Hub's Xet bridge.
 
 It honours `Range` (206 + `Content-Range: bytes a-b/TOTAL`), has no rate limit, and carries none of
-the Hub's `X-*` headers. Every request is counted in stats (bucket `cdn`), and so is every request
+the Hub's `X-*` headers. `--latency-ms` does not apply to it (an edge cache next to the client; injected
+faults do, unless `FaultConfig.routes` leaves out `cdn_get`/`cdn_head`). Every request is counted in stats (bucket `cdn`), and so is every request
 that carried an `Authorization` header (`stats.snapshot()["cdn"]["with_authorization"]`): clients
 must never send one across the host hop.
 """
@@ -60,7 +61,7 @@ class CdnHandler(Handler):
         if self.headers.get("Authorization") is not None:
             srv.stats.add("cdn.authorization")
         route = "cdn_head" if head else "cdn_get"
-        self._answer(head, route, "cdn", {}, lambda: self._serve(head), s3_error)
+        self._answer(head, route, "cdn", {}, lambda: self._serve(head), s3_error, latency=False)
 
     def _serve(self, head: bool) -> Response:
         url = urlsplit(self.path)

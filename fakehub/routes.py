@@ -1,6 +1,7 @@
 """The route table: which Hub URLs exist, their rate-limit bucket, and the handler answering each.
 
-Handlers are functions `(catalog, Request) -> Response` (or raise `HubError`). A path no rule
+Handlers are functions `(catalog, Request) -> Response` (or raise `HubError`); HEAD on a GET route answers
+like GET without the body (as Express does). A path no rule
 matches is a 404 like on the Hub: never invent routes HUB_API.md does not list.
 To add a route: write a handler, then add one `Route` to `ROUTES` (first match wins).
 """
@@ -36,11 +37,11 @@ def _model_verb(p: list[str], verb: str) -> bool:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("list", "api", ("GET",), lambda p: p == ["api", "models"], api_models.list_models),
-    Route("tree", "api", ("GET",), lambda p: _model_verb(p, "tree"), api_files.tree),
+    Route("list", "api", ("GET", "HEAD"), lambda p: p == ["api", "models"], api_models.list_models),
+    Route("tree", "api", ("GET", "HEAD"), lambda p: _model_verb(p, "tree"), api_files.tree),
     Route("paths_info", "api", ("POST",), lambda p: _model_verb(p, "paths-info") and len(p) == 6,
           api_files.paths_info),
-    Route("model_info", "api", ("GET",),
+    Route("model_info", "api", ("GET", "HEAD"),
           lambda p: p[:2] == ["api", "models"] and (len(p) in (3, 4) or (len(p) == 6 and p[4] == "revision")),
           api_models.model_info),
     Route("resolve", "resolvers", ("GET", "HEAD"),

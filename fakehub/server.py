@@ -129,11 +129,11 @@ class Handler(BaseHTTPRequestHandler):
         self._answer(head, route, bucket, rl, lambda: routes.dispatch(srv.catalog, rule, req), error_response)
 
     def _answer(self, head: bool, route: str, bucket: str, extra: dict[str, str],
-                answer: Callable[[], Response], on_error: Callable[[HubError], Response]) -> None:
+                answer: Callable[[], Response], on_error: Callable[[HubError], Response], latency: bool = True) -> None:
         """Latency, injected faults, the answer (errors rendered by `on_error`), stats, and the write."""
         srv = self.server
         cfg = srv.faults.config
-        if cfg.latency_ms:
+        if cfg.latency_ms and latency:
             time.sleep(cfg.latency_ms / 1000)
         fault, fail_status = srv.faults.decide(self.command, self.path, route)
         if fault == "drop" or (fault == "truncate" and head):

@@ -17,15 +17,15 @@ import numpy as np
 from hubcensus.fakehub import layouts
 from hubcensus.fakehub.epochs import DAY_MS, NOW0, EpochTable, evolve, now_ms  # noqa: F401 - now_ms re-exported
 from hubcensus.fakehub.layouts import LLM_ARCHS
+from hubcensus.fakehub.naming import ARCH_LIST, Naming
 from hubcensus.fakehub.repo import Repo, RepoFile, bytes_reader, iso, lfs_file, parse_iso, small_file
-from hubcensus.fakehub.rng import hash64, hash64_np, split3, split3_np
+from hubcensus.fakehub.rng import hash64_np, split3_np
 from hubcensus.fakehub.specs import (
     ERA_WEIGHTS,
     KIND_INDEX,
     KINDS,
     LLM_WEIGHTS,
     N_ORGS_HINT,
-    WORDS,
     Kind,
     component_files,
     components,
@@ -43,17 +43,14 @@ PADDED_FROM = parse_iso("2023-03-01T00:00:00.000Z")  # safetensors >= 0.3 pads h
 N_ORGS = N_ORGS_HINT
 YEARS = np.array([parse_iso(f"{y}-01-01T00:00:00.000Z") for y in range(2020, 2027)], dtype=np.int64)
 DERIVED = ("gptq", "awq", "bnb4", "bnb8", "fp8", "nvfp4", "ct", "mlx", "gguf")
-SUFFIX = {"gptq": "GPTQ", "awq": "AWQ", "bnb4": "bnb-4bit", "bnb8": "bnb-8bit", "fp8": "FP8", "nvfp4": "NVFP4",
-          "ct": "W4A16", "mlx": "4bit-mlx", "gguf": "GGUF"}
 BIN_ARCHS = ("tiny", "0.5b", "1b")
-ARCH_LIST = tuple(layouts.ARCHS)
 ARCH_CODES = {a: k for k, a in enumerate(ARCH_LIST)}
 DTYPES = ("F32", "F16", "BF16")
 FIXED_ARCH = {"encoder": "bert-base", "st": "minilm", "timm": "vit-b16", "sd": "sd15", "flux": "flux",
               "mxfp4": "moe-20b"}
 
 
-class SyntheticSource:
+class SyntheticSource(Naming):
     """N seeded models (plus new ones per epoch), built lazily by index."""
 
     def __init__(self, n: int, seed: int = 0) -> None:
@@ -166,93 +163,6 @@ class SyntheticSource:
                     _weights(tuple(components(kind, arch, dtype)))
 
     # ---- per-index details -------------------------------------------------------------
-    def _word(self, i: int, words: tuple[str, ...]) -> str:
-        return words[int(split3(hash64(self.seed, i, 3))[2] * len(words))]
-
-    def _name(self, i: int, kind: Kind) -> str:
-        base = int(self.base[i])
-        if base >= 0:
-            return f"{self._word(base, WORDS['llm'])}-{ARCH_LIST[self.arch[base]]}-{SUFFIX[kind.name]}-{i:x}"
-        return f"{self._word(i, WORDS.get(kind.name, WORDS['llm']))}-{ARCH_LIST[self.arch[i]]}-{i:x}"
-
-    def name_of(self, i: int) -> str:
-        """The name part (after the owner) of an index; it never changes."""
-        got = self._names.get(i)
-        if got is None:
-            if len(self._names) > 100_000:
-                self._names.clear()
-            self._names[i] = got = self._name(i, KINDS[int(self.kind[i])])
-        return got
-
-    def _first(self, i: int) -> tuple[str, str]:
-        """(first id, `_id`) of an index, cached."""
-        got = self._ids.get(i)
-        if got is None:
-            if len(self._ids) > 300_000:  # (the old cache of ids alone held 500k: same memory)
-                self._ids.clear()
-            mid = self._mids.get(i >> 12)
-            if mid is None:
-                mid = self._mids[i >> 12] = f"{hash64(self.seed, i >> 12, 7) & 0xFF_FFFF_FFFF:010x}"
-            hid = f"{(int(self.created[i]) // 1000) & 0xFFFFFFFF:08x}{mid}{i & 0xFFFFFF:06x}"
-            name = self._names.get(i) or self._name(i, KINDS[int(self.kind[i])])
-            got = self._ids[i] = (f"{self._org_names[int(self.org[i])]}/{name}", hid)
-        return got
-
-    def id_of(self, i: int, t: EpochTable | None = None) -> str:
-        """The repo id of an index at the epoch of table `t` (None: its first name)."""
-        if t is None or i not in t.former:
-            return self._first(i)[0]
-        return f"{self._org_names[int(t.org[i])]}/{self.name_of(i)}"
-
-    def hub_id(self, i: int) -> str:
-        """The `_id`: createdAt seconds (4 bytes), 5 seeded bytes (one value per block of 4096 indices, like a
-        process's random part), then the index as the 3-byte counter."""
-        return self._first(i)[1]
-
-    def index_of_hub_id(self, hub_id: str, epoch: int) -> int | None:
-        """The index carrying this `_id` at `epoch`, else None."""
-        try:
-            i = int(hub_id[-6:], 16)
-        except ValueError:
-            return None
-        if len(hub_id) != 24 or i >= self.rows(epoch):
-            return None
-        self._ensure(self.rows(epoch))
-        return i if self.hub_id(i) == hub_id else None
-
-    def index_of(self, model_id: str, epoch: int) -> tuple[int, bool] | None:
-        """(index, is the current name) of a current or former repo id at `epoch` (alive or not), else None."""
-        try:
-            i = int(model_id.rsplit("-", 1)[1], 16)
-        except (IndexError, ValueError):
-            return None
-        if i >= self.rows(epoch):
-            return None
-        t = self.table(epoch)
-        owner, _, name = model_id.partition("/")
-        if name != self.name_of(i):
-            return None
-        if owner == self._org_names[int(t.org[i])]:
-            return i, True
-        if any(owner == self._org_names[code] for _, code in t.former.get(i, ())):
-            return i, False
-        return None
-
-    def former_ids(self, i: int, epoch: int) -> list[str]:
-        """The older names of index i at `epoch`, oldest first."""
-        return [f"{self._org_names[code]}/{self.name_of(i)}" for _, code in self.table(epoch).former.get(i, ())]
-
-    def renames(self, epoch: int) -> list[tuple[int, int, str, str]]:
-        """Every rename up to `epoch`: (index, epoch of the rename, old id, new id)."""
-        t = self.table(epoch)
-        out = []
-        for i, hist in t.former.items():
-            codes = [c for _, c in hist] + [int(t.org[i])]
-            for k, (e, _) in enumerate(hist):
-                out.append((i, e, f"{self._org_names[codes[k]]}/{self.name_of(i)}",
-                            f"{self._org_names[codes[k + 1]]}/{self.name_of(i)}"))
-        return sorted(out, key=lambda x: (x[1], x[0]))
-
     def spec(self, i: int, epoch: int) -> dict[str, Any]:
         """Everything derived for index i at an epoch (kind, arch, dtype, base, gated, versions)."""
         t = self.table(epoch)

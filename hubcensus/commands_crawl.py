@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hubcensus import settings
+from hubcensus.analysis.examples import DTYPE_FAMILIES
 from hubcensus.errors import Fail, one_line
 from hubcensus.exits import ExitCode
 from hubcensus.options import (
@@ -108,18 +109,21 @@ def crawl_options(**values: Any) -> CrawlOptions:
 def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = None) -> CrawlSummary:
     """Check the endpoint, open the database, crawl, print progress and the summary line.
 
-    Nothing is created on disk before the endpoint has answered once.
+    Nothing is created on disk before the endpoint has answered once: a new database's first listing
+    page is fetched first (and kept for the walk); an existing one's crawl starts at once.
     """
     from hubcensus.crawler.hub import EndpointUnreachable, check_endpoint, make_client
     from hubcensus.crawler.pacing import RetryPolicy
-    from hubcensus.crawler.run import crawl
+    from hubcensus.crawler.run import crawl, first_full_page
     from hubcensus.progress import Reporter
 
     client = make_client(
         conf.endpoint, conf.token, timeout=conf.timeout, retry=RetryPolicy(retries=conf.retries)
     )
     try:
-        check_endpoint(client, connect_timeout=conf.connect_timeout)
+        if not conf.db_path.exists():  # a new database: its walk's first page is the probe (no extra request)
+            first = first_full_page(client, options)
+            check_endpoint(client, connect_timeout=conf.connect_timeout, first_page=first)
     except EndpointUnreachable as exc:
         raise Fail(f"{exc}; offline? try `hubcensus demo` (a synthetic Hub on 127.0.0.1)") from None
     with _database(conf.db_path) as db, Reporter() as reporter:
@@ -203,7 +207,7 @@ def crawl_command(
             help="Walk the whole listing when the last completed full walk is older than this (12h, 7d, ...; "
             "0: this run). Only a full walk finds renamed and no-longer-public models (~2,000 API requests).",
         ),
-    ] = "7d",
+    ] = DEFAULTS.full_every,
 ) -> None:
     from hubcensus.crawler.walk.schedule import parse_duration
 
@@ -294,8 +298,13 @@ def _age(seconds: float) -> str:
 
 
 def status_command(db: DbOpt = None) -> None:
-    with _database(settings.resolve_db(db), read_only=True) as database:
+    from hubcensus.db.connection import remove_stale_lock
+
+    path = settings.resolve_db(db)
+    with _database(path, read_only=True) as database:
         lines = status_lines(database)
+    if remove_stale_lock(path):
+        lines.append(f"removed a stale lock file left by a killed run ({path.name}.lock)")
     for line in lines:
         typer.echo(line)
 
@@ -332,7 +341,7 @@ DEMO_LABEL = "demo data from a synthetic Hub"
 def next_commands(db: Path, model: str | None) -> list[str]:
     """What to run after the demo, with `--db` filled in."""
     flag = f"--db {shlex.quote(str(db))}"
-    query = "SELECT dtype_family, count(*) AS models FROM v_models GROUP BY 1 ORDER BY 2 DESC"
+    query = DTYPE_FAMILIES
     lines = [f"hubcensus status {flag}"]
     if model:
         lines.append(f"hubcensus explain {shlex.quote(model)} {flag}")

@@ -50,7 +50,8 @@ def explain_command(
     token: TokenOpt = None,
     token_env: TokenEnvOpt = None,
     context: Annotated[
-        int | None, typer.Option(help="KV cache context in tokens [default: 8192, or the max context if less]")
+        int | None,
+        typer.Option(help="KV cache context in tokens [default: 8192, or the max context if less]"),
     ] = None,
     batch: Annotated[int, typer.Option(help="Sequences held in the KV cache at once.")] = 1,
     kv_dtype: Annotated[str, typer.Option(help="KV cache dtype: bf16, fp8, f16 or f32.")] = "bf16",
@@ -112,7 +113,9 @@ def _hub_problem(model: str, exc: Exception, endpoint: str) -> str:
             "set HF_TOKEN (or --token) to a token that has access"
         )
     if status == 403:
-        return f"{model}: gated or disabled on {endpoint}; set HF_TOKEN (or --token) to a token that has access"
+        return (
+            f"{model}: gated or disabled on {endpoint}; set HF_TOKEN (or --token) to a token that has access"
+        )
     return f"{model}: {exc} ({endpoint})"
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from hubcensus.analysis.examples import PARQUET_COUNT, SQL_EXAMPLES
 from hubcensus.errors import Fail
 from hubcensus.options import DbOpt, format_option
 from hubcensus.settings import resolve_db
@@ -31,20 +32,19 @@ off a terminal it is never wrapped or cut.
 
 \b
 Examples:
-  hubcensus sql "SELECT dtype_family, count(*) FROM v_models GROUP BY 1 ORDER BY 2 DESC"
-  hubcensus sql "SELECT * FROM v_dtype_by_month WHERE created_month >= '2025-01-01'" --format csv
-  hubcensus sql "SELECT author, f8 FROM v_quant_publishers ORDER BY f8 DESC LIMIT 10" --format json
-  hubcensus sql "DESCRIBE v_models"
+{examples}
 
-Writes (INSERT, UPDATE, CREATE, COPY, ATTACH, INSTALL, SET...) are refused, and file access is off.
-"""
+Writes (inserts, updates, new tables, COPY, ATTACH, INSTALL, settings) are refused, and file access is off.
+""".format(
+    examples="\n".join(f"  hubcensus sql \"{sql}\" {opts}".rstrip() for sql, opts in SQL_EXAMPLES)
+)
 
-EXPORT_HELP = """Export every table (and v_models) as Parquet, for DuckDB, pandas or polars.
+EXPORT_HELP = f"""Export every table (and v_models) as Parquet, for DuckDB, pandas or polars.
 
 \b
 Examples:
   hubcensus export --parquet ./census-parquet
-  python -c "import duckdb; print(duckdb.sql(\\"SELECT count(*) FROM './census-parquet/models.parquet'\\"))"
+  python -c "import duckdb; print(duckdb.sql(\\"{PARQUET_COUNT}\\"))"
 """
 
 

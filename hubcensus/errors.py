@@ -65,12 +65,23 @@ def classify(exc: BaseException) -> tuple[str, ExitCode] | None:
         return str(exc), ExitCode.BUSY
     if isinstance(exc, DatabaseError):
         return str(exc), ExitCode.DATABASE
+    if _older(exc):
+        from hubcensus.db.connection import OLDER_HINT
+
+        return f"{one_line(exc)}: the database was probably {OLDER_HINT}", ExitCode.DATABASE
     if _damaged(exc):
         return f"the database cannot be read: {one_line(exc)} (damaged file)", ExitCode.DATABASE
     if isinstance(exc, OSError) and exc.strerror:
         where = f" {exc.filename}" if exc.filename else ""
         return f"cannot write or read{where}: {exc.strerror}", ExitCode.FAILED
     return None
+
+
+def _older(exc: BaseException) -> bool:
+    """A table or view our own queries expect is missing: a file an older hubcensus wrote."""
+    import duckdb
+
+    return isinstance(exc, duckdb.CatalogException)
 
 
 def _damaged(exc: BaseException) -> bool:

@@ -43,12 +43,17 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def header_line(s: CrawlSummary, deep: Any, elapsed: float) -> str:
+def header_line(s: CrawlSummary, deep: Any, elapsed: float, *, compact: bool = False) -> str:
     """One line on the header pass: models done of all, files, bytes, 429 waits, rate and ETA."""
     done = deep.stored + deep.unreadable + deep.failed
     rate = done / elapsed if elapsed > 0 else 0.0
     left = max(0, deep.models - done)
     eta = f", ETA {_duration(left / rate)}" if rate > 0 and left else ""
+    if compact:  # a terminal line
+        return (
+            f"headers {done:,}/{deep.models:,}, {deep.files:,} files, {_bytes(deep.bytes)}, "
+            f"{s.rate_limited} waits, {rate:.1f}/s{eta}"
+        )
     return (
         f"headers: {done:,}/{deep.models:,} models ({deep.stored:,} stored, {deep.unreadable:,} unreadable, "
         f"{deep.failed:,} failed), {deep.files:,} files, {_bytes(deep.bytes)} of weights measured, "
@@ -121,4 +126,4 @@ class Reporter:
         if now - self._last_header < every and done < deep.models:
             return
         self._last_header = now
-        self._show(header_line(s, deep, now - self._header_started))
+        self._show(header_line(s, deep, now - self._header_started, compact=self.tty))

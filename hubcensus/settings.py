@@ -35,6 +35,8 @@ class Settings:
     """Seconds a reader waits for a crawl's write window to end."""
     deep: str = "changed"
     deep_minutes: float = 60.0
+    full_every: str = "7d"
+    """A run is a full walk when the last completed one is older than this."""
     demo_models: int = 3000
     demo_seed: int = 0
 

@@ -166,7 +166,7 @@ def analyze_config(config: Mapping[str, Any]) -> KvLayout:
     arch = " ".join(a for a in (config.get("architectures") or []) if isinstance(a, str))
     out.layers = r.int("num_hidden_layers", "n_layer", "num_layers", "n_layers")
     out.max_context = r.int("max_position_embeddings", "n_positions", "seq_length", "max_seq_len",
-                            "max_sequence_length")  # fmt: skip
+                            "max_sequence_length", "model_max_length")  # fmt: skip
     if model_type in ATTENTION_FREE or (
         arch and (("Mamba" in arch and "Hybrid" not in arch) or "Rwkv" in arch)
     ):
@@ -206,7 +206,8 @@ def analyze_config(config: Mapping[str, Any]) -> KvLayout:
 
 def _style(r: _Reader) -> str:
     """Which naming the config uses: GPT-2 style (n_layer, n_head, n_embd) or Llama style."""
-    return "gpt2-style" if "n_layer" in r.used or "n_head" in r.used else "llama-style"
+    gpt2_keys = ("n_layer", "n_head", "n_layers", "n_heads", "n_embd", "d_model")
+    return "gpt2-style" if any(key in r.used for key in gpt2_keys) else "llama-style"
 
 
 def _head_dim(r: _Reader, heads: int) -> int | None:
@@ -249,14 +250,12 @@ def _kv_heads(r: _Reader, cfg: Mapping[str, Any], model_type: str | None, arch: 
     if cfg.get("multi_query") is True:  # GPTBigCode / StarCoder
         r.get("multi_query")
         return 1, "gpt-bigcode"
-    attn = cfg.get("attn_config")
-    if isinstance(attn, Mapping) and attn.get("attn_type") in (
-        "grouped_query_attention",
-        "multiquery_attention",
-    ):
+    attn = cfg.get("attn_config")  # MPT (attn_type + kv_n_heads), DBRX (kv_n_heads)
+    if isinstance(attn, Mapping) and (attn.get("attn_type") in ("grouped_query_attention", "multiquery_attention")
+                                      or _int(attn.get("kv_n_heads"))):  # fmt: skip
         r.used["attn_config"] = attn
         kv = 1 if attn.get("attn_type") == "multiquery_attention" else _int(attn.get("kv_n_heads"))
-        return kv, "mpt"
+        return kv, ("dbrx" if model_type == "dbrx" else "mpt")
     return heads, ("qwen-v1" if model_type == "qwen" else None)
 
 

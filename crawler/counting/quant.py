@@ -113,6 +113,8 @@ def _bias_free(config: Mapping[str, Any]) -> tuple[str, ...]:
             free |= set(linears)
         elif config.get(flag) is True:
             free -= set(linears)
+    if config.get("no_bias") is False:  # Qwen-v1's switch: every linear keeps a real bias
+        free -= set(BIAS_FREE_LINEARS["qwen"])
     return tuple(sorted(free))
 
 

@@ -8,6 +8,8 @@ derived from `--memory-limit` by the header pass (`crawler.deep`).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,3 +45,21 @@ class MemoryBudget:
             with self._cond:
                 self.used -= amount
                 self._cond.notify_all()
+
+
+def _malloc_trim() -> object | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to give back by hand
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back() -> None:
+    """Return freed heap to the system after a long header (glibc keeps it in per-thread arenas, so eight
+    workers that each parsed one long header once would otherwise hold eight parses' worth of RSS)."""
+    if _TRIM is not None:
+        _TRIM(0)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
-from hubcensus.crawler.files.budget import MemoryBudget
+from hubcensus.crawler.files.budget import MemoryBudget, give_back
 from hubcensus.crawler.files.weightfiles import Ignored, WeightGroup, group_weight_files
 from hubcensus.crawler.formats.safetensors import (
     MAX_HEADER_BYTES,
@@ -50,8 +50,12 @@ free plan's 5,000 resolver calls per 5 minutes. bench/bench_headers.py prints th
 of headers that fit."""
 MAX_INDEX_BYTES = 50_000_000
 PARSE_COST = 6
-"""Peak bytes of memory per header byte while a header is held and parsed (body, decoded text,
-decoder objects; tests/crawler/test_safetensors_format.py measures ~5 for a million tensors)."""
+"""Peak bytes of memory per header byte while a header is held and parsed: the body (1) and the parse
+(~4 measured by tracemalloc on a 24 MB header of 285k tensors; ~5 for a million tensors in
+tests/crawler/test_safetensors_format.py). The parsed header then keeps ~1.3 per byte."""
+ANALYZE_COST = 5
+"""Peak bytes per header byte while a parsed header is counted (`counting.weights.analyze`: ~3.3 on
+top of the ~1.3 the parsed header keeps)."""
 _SHARD = re.compile(r"^(?P<stem>.+)-(?P<k>\d{5})-of-(?P<n>\d{5})\.safetensors$")
 
 
@@ -93,7 +97,16 @@ def read_file_header(
         rest = source.read_range(model_id, path, have, n + 7, revision)
         body = first.body[8:] + rest.body
         del first
-        return parse_header(body, path=path, header_len=n, file_size=rest.total)
+        try:
+            return parse_header(body, path=path, header_len=n, file_size=rest.total)
+        finally:
+            del body
+            give_back()
+
+
+def long_header_bytes(headers: RepoHeaders) -> int:
+    """Bytes of the headers that needed a second read (what `ANALYZE_COST` multiplies)."""
+    return sum(h.header_len for h in headers.files if 8 + h.header_len > FIRST_READ_BYTES)
 
 
 def shard_names(group: WeightGroup) -> list[str] | None:

@@ -51,7 +51,7 @@ def test_every_model_read_equals_the_catalog_truth(fakehub_server) -> None:
     assert {"none", "gptq", "awq", "fp8", "bnb-4bit", "mxfp4", "mlx"} <= methods
     routes = hub.stats.snapshot()["by_route"]
     assert routes["resolve_head"] == 0  # file names came from the siblings: no probes
-    assert routes.get("safetensors_metadata", 0) == 0  # not a route of the Hub (HUB_API.md)
+    assert routes.get("safetensors_metadata", 0) == 0 and routes["other"] == 0  # only routes HUB_API.md lists
     read = [info for t in truths for info in t["files"].values()]
     large = sum(1 for info in read if 8 + info["header_len"] > FIRST_READ_BYTES)
     # one range GET per weight file, a second only past the first read; shard names from the siblings
@@ -279,4 +279,23 @@ def test_a_spent_time_budget_leaves_the_rest_for_the_next_run(fakehub_server, tm
     assert hub.stats.snapshot()["requests"] == before
     later = run_deep(db, client, run_id=run, selection="changed", minutes=60)
     assert (later.models, later.stored, later.left) == (len(truths), len(truths), 0)
+    db.close()
+
+
+def test_a_deep_pass_with_a_token_never_sends_it_to_the_cdn(fakehub_server, tmp_path: Path) -> None:
+    """Against fakehub's CDN listener (LFS files answer resolve with a 302 to another port)."""
+    hub = fakehub_server(synthetic=120, seed=SEED)
+    if "cdn" not in hub.stats.snapshot():
+        pytest.skip("this fakehub serves LFS bytes itself (no CDN listener)")
+    truths = [t for t in _readable(hub.catalog) if not t["gated"]]
+    db, run = _listed(tmp_path / "cdn.duckdb", hub.url, truths)
+    client = make_client(hub.url, "hf_deep_pass_token")
+    summary = run_deep(db, client, run_id=run, selection="changed", workers=4)
+    assert summary.stored == len(truths)
+    stats = hub.stats.snapshot()
+    read = sum(len(t["files"]) for t in truths)
+    assert stats["cdn"]["requests"] >= read > 0 and stats["cdn"]["with_authorization"] == 0
+    assert client.offhost == stats["cdn"]["requests"]  # the CDN hop is never counted as a Hub request
+    assert client.counters()["requests_resolvers"] == stats["by_bucket"]["resolvers"]
+    assert stats["by_route"]["other"] == 0  # every request went to a route the Hub has
     db.close()

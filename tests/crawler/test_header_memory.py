@@ -79,6 +79,10 @@ def test_long_headers_share_one_budget(fakehub_server, tmp_path: Path) -> None:
     assert errors == [] and sorted(h.path for h in read) == names
     assert {(len(h.tensors), h.file_size) for h in read} == {(4000, sizes[names[0]])}
     assert budget.peak == PARSE_COST * header_len <= budget.capacity and budget.used == 0
+    source = Counting(client)
+    read_file_header(source, "big/headers", names[0], "main")
+    # the second read asks only for the part of the header the first did not bring
+    assert source.asked == [(names[0], 0, FIRST_READ_BYTES - 1), (names[0], FIRST_READ_BYTES, header_len + 7)]
 
 
 def test_header_budget_is_half_the_memory_limit() -> None:

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
-from hubcensus.crawler.hub import make_client
+from hubcensus.crawler.hub import HubError, make_client
+from hubcensus.crawler.pacing import RetryPolicy
 from huggingface_hub import get_session
 
 DATA = bytes(range(256)) * 40  # the "file" the CDN serves: 10,240 bytes
@@ -119,3 +120,13 @@ def test_huggingface_hub_session_also_drops_the_token_across_hosts(hub_and_cdn) 
     )
     assert (response.status_code, response.content) == (206, DATA[:4])
     assert [(s["authorization"], s["range"]) for s in cdn_seen] == [(None, "bytes=0-3")]
+
+
+def test_a_cdn_refusal_is_retried_and_never_taken_for_the_hubs_word(hub_and_cdn, monkeypatch) -> None:
+    url, hub_seen, cdn_seen = hub_and_cdn
+    monkeypatch.setattr(_Cdn, "do_GET", lambda self: (self._record(), self._send(403, {}, b"<Error/>")))
+    client = make_client(url, None, retry=RetryPolicy(retries=1, base=0.01, cap=0.01))
+    with pytest.raises(HubError) as caught:
+        client.read_range("org/name", "model.safetensors", 0, 7)
+    assert caught.value.status is None and "CDN answered 403" in str(caught.value)  # not a permanent 403
+    assert (len(hub_seen), len(cdn_seen), client.retries) == (2, 2, 1)  # each try starts again at resolve

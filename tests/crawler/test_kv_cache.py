@@ -289,3 +289,35 @@ def test_kv_shared_layers_hold_no_cache_of_their_own() -> None:
     layout = analyze_config(cfg)
     assert (layout.attention, layout.full_layers, layout.sliding_layers) == ("gqa", 4, 16)
     assert layout.bytes_per_token() == 20 * 2 * 256 * 2 * 2
+
+
+def test_mpt_and_dbrx_attn_config() -> None:
+    # databricks/dbrx-base: n_layers, n_heads, d_model, max_seq_len, attn_config.kv_n_heads (no attn_type)
+    dbrx = {
+        "architectures": ["DbrxForCausalLM"],
+        "model_type": "dbrx",
+        "n_layers": 40,
+        "n_heads": 48,
+        "d_model": 6144,
+        "max_seq_len": 32768,
+        "attn_config": {"clip_qkv": 8, "kv_n_heads": 8, "rope_theta": 500000},
+    }
+    layout = analyze_config(dbrx)
+    assert (layout.rule, layout.kv_heads, layout.head_dim, layout.max_context) == ("dbrx", 8, 128, 32768)
+    assert layout.bytes_per_token() == 40 * 8 * 128 * 2 * 2
+    # mosaicml/mpt-7b: multi-head attention through attn_config
+    mpt = {
+        "architectures": ["MPTForCausalLM"],
+        "model_type": "mpt",
+        "n_layers": 32,
+        "n_heads": 32,
+        "d_model": 4096,
+        "max_seq_len": 2048,
+        "attn_config": {"attn_type": "multihead_attention", "alibi": True},
+    }
+    layout = analyze_config(mpt)
+    assert (layout.rule, layout.attention, layout.bytes_per_token()) == (
+        "gpt2-style",
+        "mha",
+        32 * 32 * 128 * 2 * 2,
+    )

@@ -583,6 +583,8 @@ def test_autogptq_qwen_v1_keeps_its_real_c_attn_bias() -> None:
     assert (m.effective_parameters, m.method, m.bits) == (cfg.parameter_count(), "gptq", 4)
     added = [t for t in tensors if t[0].endswith(".bias") and ".c_attn." not in t[0]]
     assert m.overhead_bytes == overhead_of(tensors, (".qzeros", ".scales", ".g_idx")) + nbytes(added)
+    real = analyze([file_header("model.safetensors", tensors)], {**config, "no_bias": False})
+    assert real.effective_parameters == cfg.parameter_count() + numel(added)
 
 
 def test_attention_bias_flag_overrides_the_model_type() -> None:

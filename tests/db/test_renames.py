@@ -113,6 +113,24 @@ def test_a_model_renamed_while_the_walk_ran_is_stored_once_under_its_last_name(d
     assert _names(db, "model_versions") == ["org/m"]
 
 
+def test_a_walks_intermediate_merge_leaves_renames_staged_for_its_last(db) -> None:
+    _put(db, [_row("user/a", X), _row("user/b", Y)], 1)
+    run = store.start_run(db, mode="full", endpoint="e", version="t")
+    rows = [_row("org/a", X, sha=SHA2), _row("user/b", X.replace("d", "e")), _row("org/new", "f" * 24)]
+    listing_store.stage_listing_page(db, rows, run_id=run, seen_at=DAY[2])
+    early = listing_store.merge_staged(db, defer_renames=True)
+    assert (early.seen, early.new, early.renamed) == (1, 1, 0)  # org/new only
+    assert _models(db) == [("org/new", "f" * 24), ("user/a", X), ("user/b", Y)]
+    assert listing_store.staged_rows(db) == 2
+    assert db.con.execute("SELECT count(*) FROM listing_stage_dtypes").fetchone() == (2,)
+    last = listing_store.merge_staged(db)
+    assert (last.seen, last.new, last.updated, last.renamed) == (2, 1, 1, 1)
+    assert _models(db) == [("org/a", X), ("org/new", "f" * 24), ("user/b", X.replace("d", "e")), (f"user/b@{Y}", Y)]
+    assert listing_store.staged_rows(db) == 0
+    assert db.con.execute("SELECT model_id, dtype FROM model_dtypes WHERE model_id = 'org/a'").fetchall() == [
+        ("org/a", "BF16")]  # fmt: skip
+
+
 def test_deleted_then_seen_again_under_a_new_name_is_live_again(db) -> None:
     _put(db, [_row("user/m", X), _row("user/other", Y)], 1)
     run = store.start_run(db, mode="full", endpoint="e", version="t")

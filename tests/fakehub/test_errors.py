@@ -139,3 +139,11 @@ def test_unknown_routes_are_plain_404(hub: fakehub.RunningHub) -> None:
                  f"/api/models/{OPEN}/revision", "/nothing"):
         status, headers, _ = get(hub, path)
         assert status == 404 and "X-Error-Code" not in headers, path
+
+
+def test_head_on_api_routes_answers_like_get(hub: fakehub.RunningHub) -> None:
+    for path in ("/api/models?limit=2", f"/api/models/{OPEN}", f"/api/models/{OPEN}/tree/main"):
+        g_status, _, g_body = get(hub, path)
+        h_status, h_headers, h_body = get(hub, path, method="HEAD")
+        assert (h_status, h_body) == (g_status, b"") and h_headers["Content-Length"] == str(len(g_body))
+    assert get(hub, f"/api/models/{MISSING}", method="HEAD")[0] == 401

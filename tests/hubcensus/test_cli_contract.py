@@ -57,10 +57,7 @@ def test_a_corrupt_file_named_like_a_lock_is_exit_3_for_every_command(tmp_path: 
     db = folder / "blocklist.duckdb"
     db.write_bytes(b"not a database, whatever its name says " * 100)
     for args in (*READERS, ["crawl", "--endpoint", NOWHERE]):
-        result = _run(list(args), tmp_path, db)
-        if args[0] == "crawl":  # the endpoint is checked first: nothing is opened before it answers
-            assert result.exit_code == ExitCode.FAILED
-            continue
+        result = _run(list(args), tmp_path, db)  # an existing file is checked before any request
         assert result.exit_code == ExitCode.DATABASE, (args, result.output)
         assert "not a valid DuckDB" in _one_line_error(result)
 

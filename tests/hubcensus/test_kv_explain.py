@@ -101,7 +101,7 @@ def test_text_says_past_max_context_and_rule(census: Any) -> None:
 def test_bad_options_are_one_clear_line(census: Any, args: list[str]) -> None:
     _, db = census
     result = runner.invoke(app, ["explain", "kv/llama-3-8b", "--db", str(db), *args])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # usage
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
