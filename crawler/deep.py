@@ -174,7 +174,7 @@ def read_model_config(
     """
     gguf = None
     if gguf_pass.has_gguf(candidate.weight_files):
-        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha)
+        gguf = gguf_pass.read_repo(source, candidate.model_id, candidate.sha, paths=candidate.weight_files)
         if gguf_pass.gguf_only(candidate.weight_files):
             return gguf
     headers, weights = read_model(source, candidate, budget)

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from hubcensus.crawler.files.gguf_plan import (
     FileRead,
+    GGUFEntry,
     entries_from_info,
     is_gguf,
     read_repo_files,
@@ -41,6 +42,8 @@ class GGUFRepo:
     model_id: str
     sha: str
     reads: list[FileRead] = field(default_factory=list)
+    listed: bool = True
+    """Whether a `blobs=true` API call listed the files (else the siblings and `Content-Range` did)."""
 
     @property
     def bytes_read(self) -> int:
@@ -48,7 +51,7 @@ class GGUFRepo:
 
     @property
     def requests(self) -> int:
-        return sum(r.requests for r in self.reads) + 1
+        return sum(r.requests for r in self.reads) + self.listed
 
 
 def has_gguf(paths: Iterable[str]) -> bool:
@@ -62,8 +65,16 @@ def gguf_only(paths: Iterable[str]) -> bool:
     return has_gguf(listed) and not any(p.endswith((".safetensors", ".safetensors.index.json")) for p in listed)
 
 
-def read_repo(source: Any, model_id: str, sha: str) -> GGUFRepo:
-    """List the repo's .gguf files with their sizes at `sha` and read every header."""
+def read_repo(source: Any, model_id: str, sha: str, paths: Iterable[str] | None = None) -> GGUFRepo:
+    """Read every .gguf header of the repo at `sha`.
+
+    With `paths` (the listing's siblings) and a source that states sizes (`read_range`), each file's
+    size comes from its first read: no API call (the API bucket is the scarce one). Otherwise one
+    `blobs=true` call lists the files with their sizes.
+    """
+    if paths is not None and hasattr(source, "read_range"):
+        entries = [GGUFEntry(p, None) for p in paths if is_gguf(p)]
+        return GGUFRepo(model_id, sha, read_repo_files(source, model_id, entries, sha), listed=False)
     info = source.get_json(f"/api/models/{quote(model_id, safe='/')}/revision/{quote(sha, safe='')}", {"blobs": "true"})
     entries = entries_from_info(info)
     return GGUFRepo(model_id, sha, read_repo_files(source, model_id, entries, sha))

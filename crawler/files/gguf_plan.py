@@ -1,7 +1,8 @@
 """Which GGUF files a repo holds and the cheapest way to read their headers (pure planning + reads).
 
-- The file list with exact sizes: one API call, `GET /api/models/{id}/revision/{sha}?blobs=true`
-  (every sibling with `size`, unpaginated).
+- The file list: the listing's siblings, each file's exact size from the `Content-Range` of its
+  first read (free, in the resolvers bucket); without siblings, one API call,
+  `GET /api/models/{id}/revision/{sha}?blobs=true` (every sibling with `size`, unpaginated).
 - Variants: a file's variant is its path without the split suffix (`-00001-of-00003`) and
   `.gguf`; shards of one variant share it. `mmproj-*.gguf` is a vision projector, not a variant
   of the model's weights.
@@ -46,10 +47,10 @@ class ByteSource(Protocol):
 
 @dataclass(frozen=True)
 class GGUFEntry:
-    """One .gguf file of a repo with its exact size."""
+    """One .gguf file of a repo with its exact size (None: the first read's `Content-Range` states it)."""
 
     path: str
-    size: int
+    size: int | None
 
     @property
     def variant(self) -> str:
@@ -147,16 +148,30 @@ def read_header(
     skip: Mapping[tuple[str, int, int], Run] | None = None,
     first: int = FIRST_FULL,
 ) -> GGUFInfo:
-    """One file's header (bytes and requests are added to `read`); GGUFError when it cannot be trusted."""
-    parser = GGUFParser(entry.size, skip=skip)
+    """One file's header (bytes and requests are added to `read`); GGUFError when it cannot be trusted.
+
+    Without a known size, the first read's stated size (`Content-Range`) is the file's (`read.entry`
+    is updated): no listing call is needed.
+    """
+    size = entry.size
+    parser = GGUFParser(size, skip=skip)
     offset, length = 0, first
     for _ in range(MAX_READS):
-        end = min(entry.size, offset + length) - 1
+        end = offset + length - 1 if size is None else min(size, offset + length) - 1
         if end < offset:
-            raise GGUFError(f"header runs past the end of the file ({entry.size:,} bytes)")
-        data = source.range_get(model_id, entry.path, offset, end, revision)
+            raise GGUFError(f"header runs past the end of the file ({size:,} bytes)")
+        data, stated = _read(source, model_id, entry.path, offset, end, revision)
         read.requests += 1
         read.bytes_read += len(data)
+        if size is None:
+            if stated is None:
+                raise GGUFError("the Hub stated no size for this file")
+            size = stated
+            read.entry = GGUFEntry(entry.path, size)
+            parser = GGUFParser(size, skip=skip)
+            end = min(end, size - 1)
+            if end < offset:
+                raise GGUFError(f"header runs past the end of the file ({size:,} bytes)")
         if len(data) != end - offset + 1:
             raise GGUFError(f"asked for bytes {offset:,}-{end:,}, got {len(data):,} bytes")
         parser.feed(offset, data)
@@ -166,6 +181,17 @@ def read_header(
         offset = result.offset
         length = max(result.length, min(MAX_READ, max(result.hint + result.hint // 8, MIN_READ)))
     raise GGUFError(f"header still incomplete after {MAX_READS} reads")
+
+
+def _read(
+    source: ByteSource, model_id: str, path: str, start: int, end: int, revision: str
+) -> tuple[bytes, int | None]:
+    """(bytes, the file size the Hub stated or None) through `read_range` when the source has it."""
+    read_range = getattr(source, "read_range", None)
+    if read_range is None:
+        return source.range_get(model_id, path, start, end, revision), None
+    answer = read_range(model_id, path, start, end, revision)
+    return answer.body, answer.total
 
 
 def read_repo_files(
@@ -181,7 +207,7 @@ def read_repo_files(
             info = read_header(
                 source, model_id, entry, revision, read, skip=hints, first=FIRST_SKIP if hints else FIRST_FULL
             )
-            if info.skipped and not info.matches_size(entry.size):
+            if info.skipped and (read.entry.size is None or not info.matches_size(read.entry.size)):
                 raise GGUFError("skipped arrays did not line up with the file size")
         except GGUFError as exc:
             if not hints:
@@ -190,7 +216,7 @@ def read_repo_files(
                 continue
             read.fell_back = True
             try:
-                info = read_header(source, model_id, entry, revision, read)
+                info = read_header(source, model_id, read.entry, revision, read)
             except GGUFError as again:
                 read.error = str(again)
                 out.append(read)

@@ -131,6 +131,7 @@ def test_reads_are_cheap(crawled) -> None:
     assert header > 7_000_000  # the one full read: the 128k-token tokenizer + merges
     assert all(b < 100_000 for (b,) in per_file[1:])  # the 11 others skip it
     assert routes["resolve_head"] == 0
+    assert routes["model_info"] == 0  # names from the listing's siblings, sizes from Content-Range: no API call
 
 
 def test_explain_lists_the_variants(crawled) -> None:
