@@ -1,4 +1,4 @@
-"""Benchmark: the deep pass's request plan vs huggingface_hub's `get_safetensors_metadata` loop.
+"""Benchmark: the header pass's request plan vs huggingface_hub's `get_safetensors_metadata` loop.
 
     .venv/bin/python bench/bench_headers.py --models 3000 --quota-resolvers 600 --window 10
 
@@ -7,7 +7,7 @@ sharded, root weights only: the client's loop cannot see diffusers subfolders),
 through real HTTP; fakehub counts the requests per rate-limit bucket (API: 1,000 per
 5 minutes on a free account, resolvers: 5,000). Our plan uses documented routes only
 (range reads of `/resolve/`, HUB_API.md): one read per file, a second only for a
-header longer than the first read. Then our deep pass reads every model with
+header longer than the first read. Then our header pass reads every model with
 safetensors (subfolders included) under a resolver quota, printing headers/s against
 the quota floor and the 429s it drew. Target: zero 429s, and fewer requests than the
 naive loop in each bucket.
@@ -94,7 +94,7 @@ def compare_plans(models: int, seed: int, sample: int) -> None:
 
 
 def deep_under_quota(models: int, seed: int, quota: int, window: int, workers: int) -> None:
-    """The whole deep pass over the catalog under a resolver quota: headers/s and 429s."""
+    """The whole header pass over the catalog under a resolver quota: headers/s and 429s."""
     hub = start(
         FakeHubConfig(synthetic=models, seed=seed, quota_resolvers=quota, quota_api=quota, window_s=window)
     )
@@ -120,7 +120,7 @@ def deep_under_quota(models: int, seed: int, quota: int, window: int, workers: i
     api = after["by_bucket"]["api"] - before["by_bucket"]["api"]
     floor = max(resolver / quota, api / quota) * window
     print(
-        f"deep pass: {summary.models} models ({summary.stored} stored, {summary.unreadable} unreadable, "
+        f"header pass: {summary.models} models ({summary.stored} stored, {summary.unreadable} unreadable, "
         f"{summary.failed} failed), {resolver} resolver + {api} API requests in {wall:.1f}s"
     )
     print(

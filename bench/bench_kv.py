@@ -104,7 +104,7 @@ def compare(contexts: list[int], folder: Path) -> tuple[int, int, int]:
 
 
 def speed(folder: Path, n: int) -> float:
-    """Configs per second through `analyze_config` (parsed dicts, the deep pass's per-model cost)."""
+    """Configs per second through `analyze_config` (parsed dicts, the header pass's per-model cost)."""
     configs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     start = time.perf_counter()
     for i in range(n):

@@ -7,8 +7,8 @@ Fills a DuckDB file through SQL with N models and their history, header files
 limit:
 - a listing page staged (the per-page cost of a walk) against a page staged and
   merged at once (the per-page cost before staging), and one 50,000-row merge;
-- `store_headers` for 100 and for 1,000 models (the deep pass's batch);
-- streaming every deep-pass candidate (`pending`), the whole-Hub selection.
+- `store_headers` for 100 and for 1,000 models (the header pass's batch);
+- streaming every header-pass candidate (`pending`), the whole-Hub selection.
 Prints the figures, the ratios, and the peak RSS.
 Target: a staged page costs the same at any table size (well under the
 merged-per-page cost); streaming the candidates stays inside the memory limit.

@@ -1,4 +1,5 @@
-"""The deep pass: read safetensors headers of the models that need them, account, store.
+"""The header pass (`crawl --deep`): read the safetensors and GGUF headers (and configs) of the
+models that need them, account, store.
 
 Per model: a reader step per format (`read_safetensors`: range reads through `/resolve/`
 only) -> counting (`counting.weights.analyze`) -> rows (`model_rows`).
@@ -54,7 +55,7 @@ def header_budget(memory_mb: int | None, *, stop: Any = None) -> MemoryBudget:
 
 @dataclass
 class DeepSummary:
-    """What the deep pass did."""
+    """What the header pass did."""
 
     models: int = 0
     stored: int = 0

@@ -1,4 +1,4 @@
-"""The GGUF part of the deep pass: plan -> read -> parse -> rows (stored by `db.gguf_store`).
+"""The GGUF part of the header pass: plan -> read -> parse -> rows (stored by `db.gguf_store`).
 
 Per repo: one `blobs=true` call lists every `.gguf` with its size, then the headers are read
 cheaply (`crawler.files.gguf_plan`). Every file becomes a `gguf_files` row ('ok' or 'error' with a
@@ -207,7 +207,7 @@ def model_figures(repo: GGUFRepo, rows: list[dict[str, Any]], types: list[dict[s
 
 @dataclass
 class GGUFRows:
-    """GGUF rows of repos read and not yet stored (the deep pass stores them with its batches)."""
+    """GGUF rows of repos read and not yet stored (the header pass stores them with its batches)."""
 
     files: list[dict[str, Any]] = field(default_factory=list)
     types: list[dict[str, Any]] = field(default_factory=list)

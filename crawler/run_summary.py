@@ -53,7 +53,7 @@ class CrawlSummary:
             f"{self.errors} errors in {self.elapsed:.1f}s"
         )
         if self.headers_fetched or self.requests_resolvers:
-            text += f"; deep pass: {self.headers_fetched} models' headers, {self.requests_resolvers} resolver requests"
+            text += f"; header pass: {self.headers_fetched} models' headers, {self.requests_resolvers} resolver requests"
         if self.headers_left:
             text += f"; {self.headers_left} models' headers left for the next run (time budget)"
         if self.gated_skipped:

@@ -22,7 +22,7 @@ CHUNK = 2000
 
 @dataclass(frozen=True)
 class Selection:
-    """Which models the deep pass reads."""
+    """Which models the header pass reads."""
 
     mode: str  # none | changed | all | top
     top: int | None = None

@@ -1,4 +1,4 @@
-"""The deep pass through real HTTP: fakehub serves the files, our plan reads them, DuckDB stores them."""
+"""The header pass through real HTTP: fakehub serves the files, our plan reads them, DuckDB stores them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real repo layouts through fakehub and the deep pass: one weight set, sizes exactly as the Hub states."""
+"""Real repo layouts through fakehub and the header pass: one weight set, sizes exactly as the Hub states."""
 
 from __future__ import annotations
 

@@ -267,4 +267,4 @@ def test_deep_minutes_budget_then_no_budget(fakehub_server, tmp_path: Path) -> N
     assert (first_fetched, first_left, now_left) == (0, int(left.group(1)), 0)
     # every model left over was tried: read exactly, or unreadable (the catalog's placeholder GGUF repos)
     assert fetched + unreadable == int(left.group(1)) and fetched > 0
-    assert f"deep pass: {fetched} models' headers" in unlimited.output.splitlines()[-1]
+    assert f"header pass: {fetched} models' headers" in unlimited.output.splitlines()[-1]
