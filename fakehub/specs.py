@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from hubcensus.fakehub import layouts
@@ -200,13 +200,20 @@ def tags_for(kind: Kind, arch: str, base: str | None, relation: str | None) -> l
 
 
 @lru_cache(maxsize=64)
-def gguf_info(arch: str) -> tuple[dict[str, Any], int]:
-    """(the listing's `gguf` field, Q4_K_M file size) of a gguf repo quantizing `arch`; the field describes
-    that one file (`totalFileSize` = its bytes)."""
-    _, eff, _ = layouts.counts(layouts.layout(arch, "none", "BF16"))
+@cache
+def gguf_file(arch: str) -> tuple[dict[str, Any], str, bytes, int]:
+    """(the listing's `gguf` field, path, header bytes, file size) of the one GGUF file a synthetic
+    GGUF repo quantizing `arch` ships: a real llama.cpp-style header (tokenizer of the arch's vocab,
+    the Q4_K_M tensor mix, or Q8_0 where rows are not a multiple of 256), zeros after it. The field
+    describes that file (`total` = its parameters, `totalFileSize` = its bytes)."""
+    from hubcensus.fakehub.gguf_repos import ModelSpec, variant_files
+
     a = ARCHS[arch]
-    size = eff * 485 // 800
-    info = {"total": eff, "architecture": a.model_type if a.model_type != "mistral" else "llama",
-            "context_length": 4096 if a.vocab < 100000 else 131072,
-            "bos_token": "<s>", "eos_token": "</s>", "totalFileSize": size}
-    return info, size
+    ctx = 4096 if a.vocab < 100000 else 131072
+    model = ModelSpec("llama" if a.model_type in ("llama", "mistral") else a.model_type, a.layers, a.hidden,
+                      a.intermediate, a.kv_heads * a.head_dim, a.vocab, ctx, scores=True, experts=a.experts)
+    label = "Q4_K_M" if a.hidden % 256 == 0 and a.intermediate % 256 == 0 else "Q8_0"
+    (f,) = variant_files(model, "model", label)
+    info = {"total": f.truth["parameters"], "architecture": model.arch, "context_length": ctx,
+            "bos_token": "<s>", "eos_token": "</s>", "totalFileSize": f.size}
+    return info, f.path, b"".join(f.segments), f.size

@@ -32,7 +32,7 @@ from hubcensus.fakehub.specs import (
     config_for,
     config_json,
     flip_dtype,
-    gguf_info,
+    gguf_file,
     org_name,
     tags_for,
 )
@@ -281,14 +281,16 @@ def _template(kind: Kind, arch: str, dtype: str, padded: bool = True) -> dict[st
     weights = _weights(comps)
     sizes = dict(weights["sizes"])
     gguf = None
+    prefix = weights["prefix"]
     if kind.scheme == "gguf":
-        gguf, sizes["model-Q4_K_M.gguf"] = gguf_info(arch)
+        gguf, path, header, sizes[path] = gguf_file(arch)
+        prefix = {**prefix, path: header}
     elif kind.scheme == "bin":
         sizes["pytorch_model.bin"] = layouts.layout_counts(arch, "none", "F32")[1] * 4
     smalls = _small_files(config_json(kind, arch, dtype), kind)
     smalls.update(index_files(comps))
     sizes.update({p: len(data) for p, data in smalls.items()})
-    return {"sizes": {p: sizes[p] for p in sorted(sizes)}, "smalls": smalls, "prefix": weights["prefix"],
+    return {"sizes": {p: sizes[p] for p in sorted(sizes)}, "smalls": smalls, "prefix": prefix,
             "files": weights["files"],
             "hub": weights["hub"], "config": {} if kind.scheme == "gguf" else config_for(kind, arch, dtype)[1],
             "gguf": gguf}
@@ -298,6 +300,8 @@ def _unpadded(tpl: dict[str, Any]) -> dict[str, Any]:
     """The template with every safetensors header's trailing pad spaces removed (sizes shrink to match)."""
     prefix, sizes, files = dict(tpl["prefix"]), dict(tpl["sizes"]), dict(tpl["files"])
     for p, pre in tpl["prefix"].items():
+        if not p.endswith(".safetensors"):
+            continue
         raw = pre[8:].rstrip(b" ")
         prefix[p] = struct.pack("<Q", len(raw)) + raw
         sizes[p] -= len(pre) - len(prefix[p])

@@ -108,11 +108,11 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     with_weights = [t for t in truths if any(f.endswith(".safetensors") for f in t["file_sizes"])]
     gated = sum(1 for t in with_weights if t["gated"])
     assert 0 < gated < len(with_weights)
-    # the synthetic catalog's GGUF repos hold placeholder files (a magic, no tensors): read, no figures
+    # the synthetic catalog's GGUF-only repos serve real GGUF headers: read like the safetensors ones
     gguf_only = [t for t in truths if t not in with_weights and any(f.endswith(".gguf") for f in t["file_sizes"])]
     assert gguf_only and not any(t["gated"] for t in gguf_only)
     assert (
-        f"headers: {len(with_weights) - gated} models read (exact figures), {len(gguf_only)} unreadable, "
+        f"headers: {len(with_weights) - gated + len(gguf_only)} models read (exact figures), 0 unreadable, "
         f"{gated} waiting ({gated} of them gated: read only with a token)" in status.output
     )
     again = runner.invoke(app, ["crawl", "--db", str(db)], env={"HF_ENDPOINT": hub.url})
