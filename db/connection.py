@@ -363,9 +363,14 @@ def _access_lock(db_path: Path, *, shared: bool, wait: float | None) -> int:
     )
 
 
+UNREADABLE_AFTER = 3
+"""Failed opens, with no other program holding DuckDB's lock, before a file counts as unreadable."""
+
+
 def _connect(db_path: Path, read_only: bool, wait: float | None) -> sa.Engine:
     """A checked connection; retried while another program (not hubcensus) holds DuckDB's lock."""
     deadline = None if wait is None else time.monotonic() + wait
+    free_failures = 0
     while True:
         engine = sa.create_engine(
             f"duckdb:///{db_path}", poolclass=sa.pool.StaticPool, connect_args={"read_only": read_only}
@@ -377,7 +382,13 @@ def _connect(db_path: Path, read_only: bool, wait: float | None) -> sa.Engine:
         except Exception as exc:
             engine.dispose()
             if not duckdb_lock_held(db_path, exclusive=not read_only):
-                raise unreadable(db_path, exc) from None
+                # the other program may have closed the file between our open and the probe: only a
+                # file that keeps failing while nobody holds it is unreadable
+                free_failures += 1
+                if free_failures >= UNREADABLE_AFTER:
+                    raise unreadable(db_path, exc) from None
+                time.sleep(0.05)
+                continue
             if deadline is not None and time.monotonic() >= deadline:
                 raise DatabaseBusy(
                     f"another program keeps {db_path} open for writing; try again later"
