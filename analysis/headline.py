@@ -66,8 +66,8 @@ def basis(overview: Mapping[str, Any], since: datetime | None, now: datetime) ->
     return (
         f"Based on {plural(overview['in_scope'], 'current model')} created {overview['first_month']} to "
         f"{overview['last_month']}{scope} ({overview['known_format']:,} with a known storage format, "
-        f"{overview['header_exact']:,} measured exactly from safetensors headers; "
-        f"{plural(overview['deleted'], 'deleted model')} left out). Data as of {_date(overview['data_as_of'])}, "
+        f"{overview['header_exact']:,} measured exactly from their safetensors or GGUF headers; "
+        f"{plural(overview['deleted'], 'model')} no longer public left out). Data as of {_date(overview['data_as_of'])}, "
         f"report generated {now:%Y-%m-%d %H:%M} UTC."
     )
 

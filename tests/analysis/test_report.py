@@ -14,7 +14,7 @@ from hubcensus.analysis.report import CHARTS, write_report
 
 HEADLINE = [
     "Based on 11 current models created 2024-01 to 2024-03 (10 with a known storage format, 2 measured exactly "
-    "from safetensors headers; 1 deleted model left out). Data as of 2024-04-01, report generated "
+    "from their safetensors or GGUF headers; 1 model no longer public left out). Data as of 2024-04-01, report generated "
     "2024-04-02 12:00 UTC.",
     "4-bit holds 40% of new models in 2024-03, up from 0% in 2024-01.",
     "F8 holds 0% and 4-bit 40% of new models in 2024-03, against 0% and 0% in 2024-01.",
