@@ -228,12 +228,12 @@ def test_concurrent_run_is_refused_and_first_unharmed_then_sigterm(fakehub_serve
 
 def test_demo_says_demo_data(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
-    result = runner.invoke(app, ["demo", "--models", "400", "--db", str(db), "--out", str(tmp_path / "rep")])
+    result = runner.invoke(app, ["demo", "--models", "200", "--db", str(db), "--out", str(tmp_path / "rep")])
     assert result.exit_code == 0, result.output
     assert "DEMO DATA" in result.output and "demo data, not the Hub" in result.output
-    assert len(_models(db)) == 400
+    assert len(_models(db)) == 200
     markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8").splitlines()
-    assert "demo data from a synthetic Hub" in markdown[0] and "400 synthetic models" in markdown[0]
+    assert "demo data from a synthetic Hub" in markdown[0] and "200 synthetic models" in markdown[0]
     html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
     assert html.index("demo data from a synthetic Hub") < html.index("<h1>")
     follow = result.output.splitlines()[result.output.splitlines().index("next, explore it:") + 1 :]

@@ -20,7 +20,7 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_token_is_sent_but_never_written(fakehub_server, tmp_path: Path) -> None:
-    hub = fakehub_server(synthetic=300, seed=5)
+    hub = fakehub_server(synthetic=120, seed=5)
     gated = [t for t in (hub.catalog.truth(i) for i in hub.catalog.ids()) if t["gated"] and t["files"]]
     assert gated, "the catalog should hold gated repos with safetensors"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUBCENSUS_"))}
