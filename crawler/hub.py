@@ -122,6 +122,8 @@ class HubClient:
         self.rate_limited = 0
         self.retries = 0
         self._kept: dict[str, Page] = {}
+        self.answered = False
+        """Whether the endpoint has answered once: before that, a connection failure is not retried."""
         self.offhost = 0
         """Redirect hops followed to another host (the CDN): outside the Hub's quota, never paced."""
 
@@ -179,13 +181,16 @@ class HubClient:
                 raise CrawlInterrupted("stop requested")
             self.pacer.acquire(bucket)
             self._count("requests", bucket)
+            unreached = False
             try:
                 response, body, stated = self._send(method, url, all_headers, bucket, limit)
             except httpx2.TimeoutException as exc:
+                unreached = isinstance(exc, httpx2.ConnectTimeout)
                 error = HubError(
                     "timeout", f"timeout after {self.timeout:g}s: {type(exc).__name__}", target=target
                 )
             except (httpx2.NetworkError, httpx2.RemoteProtocolError, httpx2.ProtocolError) as exc:
+                unreached = isinstance(exc, httpx2.ConnectError)
                 error = HubError("connection", f"connection failed: {type(exc).__name__}", target=target)
             else:
                 status = response.status_code
@@ -208,7 +213,13 @@ class HubClient:
                 elif status >= 300:
                     raise HubError("http", _describe(response), target=target, status=status)
                 else:
+                    self.answered = True
                     return response, body, stated
+            if not self.answered and unreached:
+                # never connected to this endpoint yet: no point retrying for minutes (offline, wrong URL)
+                raise EndpointUnreachable(
+                    error.kind, f"cannot reach {short_url(self.endpoint)} ({error})", target=short_url(url)
+                ) from None
             if failures >= self.retry.retries:
                 raise error
             self._count("retries")
@@ -231,7 +242,8 @@ class HubClient:
                 self._count("offhost")
             if not on_hub:  # the token never leaves the Hub's host, nor comes back after another host
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            request = self._session.build_request(method, current, headers=headers, timeout=self.timeout)
+            timeout = httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
+            request = self._session.build_request(method, current, headers=headers, timeout=timeout)
             response = self._session.send(request, stream=True, follow_redirects=False)
             try:
                 if on_hub:
@@ -425,6 +437,7 @@ def check_endpoint(
                     raise ValueError("not a list")
                 if first_page is not None:
                     client.keep_page(_page(client, items, response, first_page))
+                client.answered = True
             except ValueError:
                 raise EndpointUnreachable(
                     "parse", f"{target} answered, but not like the Hub's API (/api/models)", target=target

@@ -28,7 +28,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from hubcensus.crawler.hub import CrawlInterrupted, HubClient, HubError, Page, version
+from hubcensus.crawler.hub import (
+    CrawlInterrupted,
+    EndpointUnreachable,
+    HubClient,
+    HubError,
+    Page,
+    short_url,
+    version,
+)
 from hubcensus.crawler.run_summary import CrawlSummary
 from hubcensus.crawler.walk.listing import EXPAND, normalize, parse_hub_date
 from hubcensus.crawler.walk.prefetch import Fetched, fetch_rounds, prefetch
@@ -414,9 +422,14 @@ def crawl(
     except CrawlInterrupted:
         summary.status = "interrupted"
         summary.message = _interrupted_message(summary)
+    except EndpointUnreachable as exc:  # the run's first request: one line with a hint, from the CLI
+        summary.status = "failed"
+        summary.message = str(exc)
+        _close(db, summary, client, started)
+        raise
     except HubError as exc:
         summary.status = "failed"
-        summary.message = f"{exc.target}: {exc}"
+        summary.message = f"{short_url(exc.target, 120)}: {exc}"
     except BaseException as exc:
         summary.status = "failed"
         summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -106,6 +106,9 @@ def crawl_options(**values: Any) -> CrawlOptions:
     return CrawlOptions(**{k: v for k, v in values.items() if v is not None or k == "memory_limit_mb"})
 
 
+OFFLINE_HINT = "offline? try `hubcensus demo` (a synthetic Hub on 127.0.0.1)"
+
+
 def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = None) -> CrawlSummary:
     """Check the endpoint, open the database, crawl, print progress and the summary line.
 
@@ -125,13 +128,15 @@ def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = Non
             first = first_full_page(client, options)
             check_endpoint(client, connect_timeout=conf.connect_timeout, first_page=first)
     except EndpointUnreachable as exc:
-        raise Fail(f"{exc}; offline? try `hubcensus demo` (a synthetic Hub on 127.0.0.1)") from None
+        raise Fail(f"{exc}; {OFFLINE_HINT}") from None
     with _database(conf.db_path) as db, Reporter() as reporter:
         if banner:
             reporter.log(banner)
         reporter.log(f"crawling {conf.endpoint} into {conf.db_path}")
         try:
             summary = crawl(db, client, options, on_page=reporter.page, on_header=reporter.header)
+        except EndpointUnreachable as exc:  # the first request failed: closed as 'failed', said in one line
+            raise Fail(f"{exc}; {OFFLINE_HINT}") from None
         except Exception as exc:  # the run is already closed as 'failed' in crawl_runs
             from hubcensus.errors import classify
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from hubcensus.crawler.hub import HubClient, HubError, Page
+from hubcensus.crawler.hub import EndpointUnreachable, HubClient, HubError, Page
 
 
 @dataclass
@@ -34,6 +34,8 @@ def fetch_rounds(client: HubClient, url: str, rounds: int) -> Fetched:
             return Fetched(client.list_page(url), failures)
         except HubError as exc:
             failures.append(exc)
+            if isinstance(exc, EndpointUnreachable):
+                break  # the endpoint never answered: the run fails fast, with a hint
             if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
                 break  # the request itself is wrong: another round will not fix it
             if round_ + 1 < rounds:

@@ -138,6 +138,14 @@ def test_errors_are_one_line_with_exit_codes(fakehub_server, tmp_path: Path) -> 
     assert (
         runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url, "--deep", "none"]).exit_code == 0
     )
+    started = time.monotonic()  # an existing database, an endpoint that does not answer: the same fast line
+    offline = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", "http://127.0.0.1:9/" + "x" * 300])
+    assert offline.exit_code == ExitCode.FAILED and time.monotonic() - started < 15
+    line = offline.output.strip().splitlines()[-1]
+    assert line.startswith("hubcensus: ") and len(line) < 250 and "hubcensus demo" in line
+    with duckdb.connect(str(db), read_only=True) as con:
+        (status, message) = con.execute("SELECT status, message FROM crawl_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    assert status == "failed" and len(message) < 250  # the ledger says so too, briefly
     held = open_database(db)
     try:
         busy = runner.invoke(app, ["crawl", "--db", str(db), "--endpoint", hub.url])
