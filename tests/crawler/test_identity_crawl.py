@@ -25,13 +25,6 @@ pytestmark = pytest.mark.usefixtures("hf_env")
 FAST = RetryPolicy(retries=5, base=0.001, cap=0.004, rng=random.Random(0))
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = open_database(tmp_path / "identity.duckdb")
-    yield database
-    database.close()
-
-
 def _client(hub: RunningHub) -> HubClient:
     return make_client(hub.url, None, timeout=10, retry=FAST)
 

@@ -18,20 +18,12 @@ from hubcensus.crawler.run import CrawlOptions, crawl
 from hubcensus.crawler.run_summary import CrawlSummary
 from hubcensus.crawler.walk.listing import parse_hub_date
 from hubcensus.db import store
-from hubcensus.db.connection import open_database
 from hubcensus.fakehub.app import RunningHub
 from hubcensus.fakehub.faults import FaultConfig
 
 pytestmark = pytest.mark.usefixtures("hf_env")
 
 FAST = RetryPolicy(retries=5, base=0.001, cap=0.004, rng=random.Random(0))
-
-
-@pytest.fixture
-def db(tmp_path: Path):
-    database = open_database(tmp_path / "crawl.duckdb")
-    yield database
-    database.close()
 
 
 def _client(hub: RunningHub, retry: RetryPolicy = FAST) -> HubClient:

@@ -28,13 +28,6 @@ PAGES = [
 ]
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = open_database(tmp_path / "s.duckdb")
-    yield database
-    database.close()
-
-
 def _tables(db) -> dict[str, list[tuple]]:
     return {t: db.con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in HISTORY}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from hubcensus.db import listing_store, schema, store
 from hubcensus.db.connection import open_database
@@ -30,13 +29,6 @@ def _row(model_id: str, hub_id: str | None, **over: object) -> dict:
     }
     row.update(over)
     return row
-
-
-@pytest.fixture
-def db(tmp_path: Path):
-    database = open_database(tmp_path / "r.duckdb")
-    yield database
-    database.close()
 
 
 def _put(db, rows: list[dict], day: int) -> listing_store.MergeResult:

@@ -34,13 +34,6 @@ def _row(**over: object) -> dict:
     return row
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = open_database(tmp_path / "t.duckdb")
-    yield database
-    database.close()
-
-
 def _count(db, table: str) -> int:
     return db.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
