@@ -31,7 +31,7 @@ from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
 from hubcensus.crawler.walk.listing import normalize
-from hubcensus.db import config_store, listing_store, store
+from hubcensus.db import config_store, listing_store, renames, store
 from hubcensus.db.connection import Database, utcnow
 from hubcensus.db.header_queue import Candidate, Selection, gated_pending, parse_selection, pending
 
@@ -207,7 +207,7 @@ def run_deep(
     summary = DeepSummary(models=count)
     if not authenticated:
         summary.gated_skipped = gated_pending(db, chosen)
-    read = _ReadRows(run_id=run_id)
+    read = _ReadRows(run_id=run_id, client=client)
     try:
         for candidate, outcome in _fetch_all(client, candidates, workers, deadline, budget):
             if isinstance(outcome, gguf_pass.GGUFRepo):
@@ -287,6 +287,8 @@ class _ReadRows:
     gguf: gguf_pass.GGUFRows = field(default_factory=gguf_pass.GGUFRows)
     since: float = field(default_factory=time.monotonic)
     run_id: int | None = None
+    client: Any = None
+    """Whose redirects revealed renames: applied after the rows are stored (history moves along)."""
     configs: list[dict[str, Any]] = field(default_factory=list)
     config_requests: int = 0
 
@@ -318,6 +320,9 @@ class _ReadRows:
         exact, unreadable = self.gguf.store(db)
         summary.stored += exact
         summary.unreadable += unreadable
+        take = getattr(self.client, "take_renames", None)
+        for old, new in (take() if take is not None else {}).items():  # a 3xx to a new name is a rename
+            renames.rename_model(db, old, new, run_id=self.run_id)
         config_store.store_configs(db, self.configs, run_id=self.run_id, requests=self.config_requests)
         summary.configs += len(self.configs)
         self.configs, self.config_requests = [], 0

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import httpx2
 from hubcensus.crawler.pacing import RETRY_STATUSES, Pacer, RetryPolicy, rate_limit_wait
@@ -122,6 +122,7 @@ class HubClient:
         self.rate_limited = 0
         self.retries = 0
         self._kept: dict[str, Page] = {}
+        self._renames: dict[str, str] = {}
         self.answered = False
         """Whether the endpoint has answered once: before that, a connection failure is not retried."""
         self.offhost = 0
@@ -254,7 +255,10 @@ class HubClient:
                     stated["linked_size"] = response.headers["X-Linked-Size"]
                 location = response.headers.get("Location")
                 if response.is_redirect and location and hop < MAX_REDIRECTS:
-                    current = current.join(location)
+                    target = current.join(location)
+                    if on_hub and _origin(target) == hub:
+                        self._note_rename(current.path, target.path)
+                    current = target
                     continue
                 if response.status_code >= 300 or limit is None:
                     return response, response.read(), stated
@@ -285,6 +289,19 @@ class HubClient:
         if author:
             params.append(("author", author))
         return f"{self.endpoint}/api/models?{urlencode(params)}"
+
+    def _note_rename(self, asked: str, landed: str) -> None:
+        """A same-host redirect from one repo's path to another's is a rename (HUB_API.md: 307)."""
+        old, new = repo_of_path(asked), repo_of_path(landed)
+        if old and new and old != new:
+            with self._lock:
+                self._renames[old] = new
+
+    def take_renames(self) -> dict[str, str]:
+        """The renames redirects revealed since the last call ({old name: new name})."""
+        with self._lock:
+            renames, self._renames = self._renames, {}
+        return renames
 
     def keep_page(self, page: Page) -> None:
         """Keep a page already fetched (the endpoint probe): the next `list_page` of its URL returns it."""
@@ -395,6 +412,15 @@ def short_url(url: str, width: int = 60) -> str:
     """`url` without query or fragment, cut to `width` characters (for one-line messages)."""
     base = url.split("?", 1)[0].split("#", 1)[0]
     return base if len(base) <= width else base[: width - 3] + "..."
+
+
+_REPO_PATH = re.compile(r"^/(?:api/models/(?P<api>[^?]+?)(?:/(?:revision|tree|paths-info)/.*)?|(?P<file>.+?)/(?:resolve|raw)/.*)$")
+
+
+def repo_of_path(path: str) -> str | None:
+    """The repo id a Hub path is about (`/api/models/{id}...`, `/{id}/resolve/...`), else None."""
+    match = _REPO_PATH.match(unquote(path))
+    return None if match is None else (match["api"] or match["file"])
 
 
 def _page(client: HubClient, items: list[Any], response: httpx2.Response, url: str) -> Page:

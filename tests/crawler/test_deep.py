@@ -302,3 +302,26 @@ def test_a_deep_pass_with_a_token_never_sends_it_to_the_cdn(fakehub_server, tmp_
     assert client.counters()["requests_resolvers"] == stats["by_bucket"]["resolvers"]
     assert stats["by_route"]["other"] == 0  # every request went to a route the Hub has
     db.close()
+
+
+def test_a_repo_renamed_after_the_walk_is_renamed_by_the_header_pass(fakehub_server, tmp_path: Path) -> None:
+    import shutil
+
+    from hubcensus.crawler.run import CrawlOptions, crawl
+
+    shutil.copytree(FIXTURES_HUB, tmp_path / "hub")  # a server of its own: the rename changes it
+    hub = fakehub_server(repos=[tmp_path / "hub"])
+    old, new = "sentence-transformers/all-MiniLM-L6-v2", "acme-org/all-MiniLM-L6-v2"
+    db = open_database(tmp_path / "renamed.duckdb")
+    try:
+        crawl(db, make_client(hub.url, None), CrawlOptions(deep="none"), handle_signals=False)
+        hub.rename(old, new)  # the old name's /resolve/ now answers 307 to the new one
+        run = store.start_run(db, mode="deep", endpoint=hub.url, version="test")
+        summary = run_deep(db, make_client(hub.url, None), run_id=run, selection="changed")
+        assert summary.stored == 1
+        con = db.con
+        assert con.execute("SELECT model_id, weights_source FROM models").fetchall() == [(new, "header")]
+        assert con.execute("SELECT old_id, new_id FROM model_renames").fetchall() == [(old, new)]
+        assert con.execute("SELECT DISTINCT model_id FROM safetensors_files").fetchall() == [(new,)]
+    finally:
+        db.close()
