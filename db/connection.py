@@ -273,11 +273,6 @@ class Database:
             self._con = self.engine.raw_connection().driver_connection
         return self._con
 
-    @property
-    def is_open(self) -> bool:
-        """Whether DuckDB's file is open (a write window, or a reader's read)."""
-        return self._engine is not None
-
     def configure(self, **values: str) -> None:
         """DuckDB settings for this and every later connection (`SET name = value`)."""
         self.settings.update(values)

@@ -39,11 +39,6 @@ def object_id(created_ms: int, key: str) -> str:
     return f"{(created_ms // 1000) & 0xFFFFFFFF:08x}" + hashlib.md5(key.encode()).hexdigest()[:16]
 
 
-def object_id_time(hub_id: str) -> int:
-    """The creation time (Unix seconds) an ObjectId-shaped `_id` carries in its first 4 bytes."""
-    return int(hub_id[:8], 16)
-
-
 def bytes_reader(data: bytes, size: int | None = None) -> Reader:
     """A reader over `data`, padded with zeros up to `size` (header-only weight files)."""
     total = len(data) if size is None else size

@@ -148,9 +148,6 @@ class _Reader:
                 return self.defaults[key]
         return None
 
-    def has(self, key: str) -> bool:
-        return key in self.cfg
-
     def int(self, *keys: str) -> int | None:
         return _int(self.get(*keys))
 
