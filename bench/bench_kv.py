@@ -1,7 +1,7 @@
 """Peer check: our KV-cache figures against hf-mem's on the same real configs, offline.
 
     .venv/bin/pip install hf-mem        # bench only: never a runtime dependency
-    .venv/bin/python bench/bench_kv.py [--contexts 4096,32768] [--configs tests/fixtures/configs]
+    .venv/bin/python bench/bench_kv.py [--contexts 4096,32768] [--configs ../shared/realdata/configs]
 
 hf-mem (0.5.x) computes the KV cache in `hf_mem.safetensors.kv_cache.compute_safetensors_kv_cache_size
 (config, cache_dtype, max_model_len, batch_size)`, a pure function of the config dict: we call it the
@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hubcensus.crawler.counting.kv_cache import KvLayout, analyze_config, text_config
 
-CONFIGS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "configs"
+# real config.json files written by others: read beside the checkout, never copied into it
+CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "configs"
 
 
 def hf_mem_bytes(config: dict[str, Any], context: int) -> tuple[int | None, str | None]:
@@ -122,6 +123,9 @@ def main() -> int:
         "--speed-configs", type=int, default=100_000, help="configs analysed for the speed line"
     )
     args = parser.parse_args()
+    if not any(args.configs.glob("*.json")):
+        print(f"bench_kv: no config.json files in {args.configs} (pass --configs DIR)", file=sys.stderr)
+        return 1
     try:
         import hf_mem
     except ImportError:

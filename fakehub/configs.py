@@ -6,7 +6,7 @@
   gpt-oss's `layer_types` alternation and 128-token window. Consistent with `layouts` (k_proj rows =
   kv_heads x head_dim), so a header cross-check agrees.
 - `write_repo(root, repo_id, config, tensors)`: an on-disk repo (`--repos DIR`) holding a real config
-  (e.g. one of tests/fixtures/configs) and a small real safetensors file, to serve any family.
+  (e.g. a real one from ../shared/realdata/configs) and a small real safetensors file, to serve any family.
 """
 
 from __future__ import annotations

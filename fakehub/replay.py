@@ -1,7 +1,7 @@
 """A strict replay of recorded Hub answers on 127.0.0.1: what was recorded, and an error for anything else.
 
 fakehub answers every route it knows; this answers only what a moment directory
-holds (`tests/fixtures/replay/<moment>/responses.json`), so a crawler that asks an
+holds (`../shared/fixtures/replay/<moment>/responses.json`), so a crawler that asks an
 unlisted route, a page that was not recorded, or an `expand` key the Hub refuses,
 fails. What it adds to the recordings is only what the Hub does to every request:
 

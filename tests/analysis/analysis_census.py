@@ -203,27 +203,23 @@ def build_census(path: Path) -> Path:
     return path
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
 KV_CONFIGS = {
-    # Llama-3.1-8B-shaped (the Llama-3-8B config with its 131,072-token context) and gemma-2b
-    "meta/base-a": "llama-3-8b", "q/base-a-fp8": "llama-3-8b", "q/base-a-awq": "llama-3-8b",
-    "meta/base-a-gptq": "llama-3-8b", "meta/base-b": "gemma-2b", "q/base-b-bnb8": "gemma-2b",
-    "m/mlx-4bit": "gemma-2b",
+    # Llama-3.1-8B- and gemma-2b-shaped configs constructed in tests/crawler/kv_configs.py
+    "meta/base-a": "llama-3.1-8b-shape", "q/base-a-fp8": "llama-3.1-8b-shape", "q/base-a-awq": "llama-3.1-8b-shape",
+    "meta/base-a-gptq": "llama-3.1-8b-shape", "meta/base-b": "gemma-2b-shape", "q/base-b-bnb8": "gemma-2b-shape",
+    "m/mlx-4bit": "gemma-2b-shape",
 }  # fmt: skip
 
 
 def _store_configs(db: Any) -> None:
     """`model_configs` rows of the text models, as the header pass stores them (KV cache)."""
-    import json
-
     from hubcensus.crawler.config_pass import config_row
     from hubcensus.db.config_store import store_configs
+    from kv_configs import load
 
     rows = []
     for model_id, name in KV_CONFIGS.items():
-        config = json.loads((CONFIGS / f"{name}.json").read_text())
-        if name == "llama-3-8b":
-            config["max_position_embeddings"] = 131072
+        config = load(name)
         rows.append(config_row(model_id, hashlib.sha1(model_id.encode()).hexdigest(), config))
     store_configs(db, rows)
 

@@ -1,43 +1,53 @@
-"""KV-cache rules on real config.json files (tests/fixtures/configs), exact figures."""
+"""KV-cache rules on real config.json files (../shared/realdata/configs) and constructed ones, exact figures.
+
+The configs are loaded by `kv_configs.load` (see kv_configs.py): a real one skips when ../shared is absent.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from hubcensus.crawler.config_pass import config_row
 from hubcensus.crawler.counting.kv_cache import analyze_config, longest_context
 from hubcensus.crawler.counting.kv_check import cross_check
 from hubcensus.crawler.formats.tensor_table import Tensor
-
-CONFIGS = Path(__file__).parent.parent / "fixtures" / "configs"
-
-
-def load(name: str) -> dict:
-    return json.loads((CONFIGS / f"{name}.json").read_text())
-
+from kv_configs import CONSTRUCTED, DERIVED, REAL, load
 
 # name: (bytes/token bf16, full part, sliding part, window, attention, max_context, rule)
 EXPECTED = {
     "gpt2": (36_864, 36_864, 0, None, "mha", 1024, "gpt2-style"),
+    "bloom": (4_014_080, 4_014_080, 0, None, "mha", None, "gpt2-style"),
     "bloom-560m": (98_304, 98_304, 0, None, "mha", None, "gpt2-style"),
-    "qwen-7b": (524_288, 524_288, 0, None, "mha", 32768, "qwen-v1"),
+    "qwen-72b": (2_621_440, 2_621_440, 0, None, "mha", 8192, "qwen-v1"),
     "falcon-7b": (8_192, 8_192, 0, None, "mqa", None, "falcon"),
-    "falcon-40b": (122_880, 122_880, 0, None, "gqa", None, "falcon"),
+    "falcon-180b-chat": (163_840, 163_840, 0, None, "gqa", None, "falcon"),
     "llama-3-8b": (131_072, 131_072, 0, None, "gqa", 8192, "llama-style"),
+    "llama-3.1-8b": (131_072, 131_072, 0, None, "gqa", 131072, "llama-style"),
+    "llama-3.1-8b-shape": (131_072, 131_072, 0, None, "gqa", 131072, "llama-style"),
     "mistral-7b-v0.1": (131_072, 0, 131_072, 4096, "gqa", 32768, "llama-style+sliding-all-layers"),
-    "mistral-small-24b": (163_840, 163_840, 0, None, "gqa", 32768, "llama-style"),
-    "gemma-2b": (18_432, 18_432, 0, None, "mqa", 8192, "llama-style"),
+    "devstral-small-2507": (163_840, 163_840, 0, None, "gqa", 131072, "llama-style"),
+    "gemma-2b-it": (18_432, 18_432, 0, None, "mqa", 8192, "llama-style"),
+    "gemma-2b-shape": (18_432, 18_432, 0, None, "mqa", 8192, "llama-style"),
     "gemma-2-9b": (344_064, 172_032, 172_032, 4096, "gqa", 8192, "llama-style+gemma2-alternation"),
     "gemma-3-1b-it": (26_624, 4_096, 22_528, 512, "mqa", 32768, "llama-style+sliding-pattern"),
     "gemma-3-4b-it": (139_264, 20_480, 118_784, 1024, "gqa", 131072, "llama-style+sliding-pattern"),
-    "qwen2-7b": (57_344, 57_344, 0, None, "gqa", 131072, "llama-style"),
-    "qwen2-7b-sliding": (57_344, 40_960, 16_384, 4096, "gqa", 131072, "llama-style+qwen-max-window-layers"),
-    "qwen3-0.6b": (114_688, 114_688, 0, None, "gqa", 40960, "llama-style"),
-    "deepseek-v3": (70_272, 70_272, 0, None, "mla", 163840, "mla"),
+    "medgemma-27b-it": (507_904, 81_920, 425_984, 1024, "gqa", 131072, "llama-style+layer-types"),
+    "qwen2.5-7b": (57_344, 57_344, 0, None, "gqa", 131072, "llama-style"),
+    "qwen2.5-7b-sliding": (57_344, 40_960, 16_384, 4096, "gqa", 131072, "llama-style+qwen-max-window-layers"),
+    "qwen3-4b": (147_456, 147_456, 0, None, "gqa", 40960, "llama-style"),
+    "deepseek-r1": (70_272, 70_272, 0, None, "mla", 163840, "mla"),
     "jamba-v0.1": (16_384, 16_384, 0, None, "hybrid", 262144, "llama-style+jamba-period"),
     "gpt-oss-20b": (49_152, 24_576, 24_576, 128, "gqa", 131072, "llama-style+layer-types"),
 }
+
+
+def test_every_config_has_its_figures() -> None:
+    assert set(EXPECTED) == {*REAL, *DERIVED, *CONSTRUCTED}
+
+
+def test_constructed_shapes_match_the_real_configs() -> None:
+    """The census's constructed shapes give the same `model_configs` row as the real configs."""
+    for shape, real in (("llama-3.1-8b-shape", "llama-3.1-8b"), ("gemma-2b-shape", "gemma-2b-it")):
+        assert config_row("m", "s", load(shape)) == config_row("m", "s", load(real))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -57,7 +67,7 @@ def test_anchors() -> None:
     llama = analyze_config(load("llama-3-8b"))
     assert (llama.layers, llama.kv_heads, llama.head_dim) == (32, 8, 128)
     assert llama.kv_bytes(8192) == 2**30
-    gemma = analyze_config(load("gemma-2b"))
+    gemma = analyze_config(load("gemma-2b-it"))
     assert (gemma.layers, gemma.kv_heads, gemma.head_dim) == (18, 1, 256)
     assert gemma.bytes_per_token() == 18 * 1 * 256 * 2 * 2
 
@@ -82,7 +92,7 @@ def test_batch_and_dtype_scale() -> None:
 
 
 def test_mla_reports_the_uncompressed_figure() -> None:
-    ds = analyze_config(load("deepseek-v3"))
+    ds = analyze_config(load("deepseek-r1"))
     assert (ds.kv_lora_rank, ds.qk_rope_head_dim, ds.kv_heads, ds.head_dim) == (512, 64, 1, 576)
     assert ds.uncompressed_elements * 2 == 61 * 128 * (128 + 64 + 128) * 2 == 4_997_120
 
@@ -124,7 +134,7 @@ def test_layer_types_with_linear_attention_and_mamba() -> None:
 
 
 def test_null_or_large_window_never_binds() -> None:
-    qwen = analyze_config(load("qwen2-7b"))
+    qwen = analyze_config(load("qwen2.5-7b"))
     assert qwen.sliding_window is None
     cfg = load("gemma-3-1b-it") | {"sliding_window": 65536}
     layout = analyze_config(cfg)
@@ -193,7 +203,7 @@ def test_header_cross_check() -> None:
     assert verdict == "disagrees" and flags == ["kv_header_disagrees:k_proj rows [1024, 4096] != 1024"]
     packed = [_tensor(f"model.layers.{i}.self_attn.k_proj.weight", 4, "U8") for i in range(32)]
     assert cross_check(llama, packed) == (None, [])
-    ds = analyze_config(load("deepseek-v3"))
+    ds = analyze_config(load("deepseek-r1"))
     mla = [_tensor(f"model.layers.{i}.self_attn.kv_a_proj_with_mqa.weight", 576) for i in range(62)]
     assert cross_check(ds, mla) == ("agrees", [])
     falcon = analyze_config(load("falcon-7b"))

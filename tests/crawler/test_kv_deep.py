@@ -11,9 +11,12 @@ from hubcensus.crawler.hub import make_client
 from hubcensus.crawler.run import CrawlOptions, crawl
 from hubcensus.db.connection import open_database
 from hubcensus.fakehub.configs import write_repo
-from test_kv_cache import CONFIGS, EXPECTED
+from kv_configs import available, load
+from test_kv_cache import EXPECTED
 
 SEED = 3
+FUSED = ("gpt2", "bloom", "bloom-560m")  # fused c_attn / query_key_value of MHA: not cross-checked
+FAMILIES = available()  # the constructed configs, and the real ones when ../shared holds them
 
 
 def _family_tensors(name: str, config: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -24,7 +27,7 @@ def _family_tensors(name: str, config: dict) -> dict[str, tuple[str, tuple[int, 
         rows, proj = layout.kv_lora_rank + layout.qk_rope_head_dim, "kv_a_proj_with_mqa"
     else:
         rows, proj = layout.kv_heads * layout.head_dim, "k_proj"
-    if name in ("gpt2", "bloom-560m"):
+    if name in FUSED:
         return tensors  # fused c_attn / query_key_value of MHA: not cross-checked here
     kinds = layout.attention_layers or 0
     for i in range(kinds):
@@ -37,8 +40,8 @@ def family_hub(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     from hubcensus import fakehub
 
     root = tmp_path_factory.mktemp("kvrepos")
-    for name in EXPECTED:
-        config = json.loads((CONFIGS / f"{name}.json").read_text())
+    for name in FAMILIES:
+        config = load(name)
         pipeline = "image-text-to-text" if "text_config" in config else "text-generation"
         write_repo(root, f"kv/{name}", config, _family_tensors(name, config), pipeline_tag=pipeline)
     write_repo(root, "kv/encoder", {"architectures": ["BertModel"], "model_type": "bert"},
@@ -67,17 +70,18 @@ def test_every_family_is_stored_exactly(family_hub, tmp_path: Path) -> None:  # 
             "sliding_window, attention, max_context, rule, header_check FROM v_model_memory"
         ).fetchall()
         got = {r[0].removeprefix("kv/"): r[1:] for r in rows}
-        for name, (per_token, full, sliding, window, attention, context, rule) in EXPECTED.items():
-            check = None if name in ("gpt2", "bloom-560m") else "agrees"
+        for name in FAMILIES:
+            per_token, full, sliding, window, attention, context, rule = EXPECTED[name]
+            check = None if name in FUSED else "agrees"
             assert got[name] == (per_token, full, sliding, window, attention, context, rule, check), name
         assert "encoder" not in got  # not a text generator: no request
         whisper = db.con.execute("SELECT reason FROM model_configs WHERE model_id = 'kv/whisper'").fetchone()
         assert whisper == ("encoder-decoder model: not covered",)
         llama = db.con.execute(
-            "SELECT kv_bytes_8k, kv_bytes_32k FROM v_model_memory WHERE model_id = 'kv/llama-3-8b'"
+            "SELECT kv_bytes_8k, kv_bytes_32k FROM v_model_memory WHERE model_id = 'kv/llama-3.1-8b-shape'"
         ).fetchone()
         assert llama == (2**30, 4 * 2**30)
-        wanted = len(EXPECTED) + 1  # + whisper
+        wanted = len(FAMILIES) + 1  # + whisper
         ledger = db.con.execute(
             "SELECT configs_fetched, headers_fetched, requests_resolvers FROM crawl_runs WHERE run_id = ?",
             [summary.run_id],
@@ -129,8 +133,8 @@ def test_configs_missing_after_the_header_pass_are_backfilled(family_hub, tmp_pa
         ).fetchone()
         assert ledger == (
             0,
-            len(EXPECTED) + 1,
-            len(EXPECTED) + 1,
+            len(FAMILIES) + 1,
+            len(FAMILIES) + 1,
         )  # no header re-read, one request per config
         after = db.con.execute(
             "SELECT * EXCLUDE (fetched_at, header_check) FROM model_configs ORDER BY model_id"

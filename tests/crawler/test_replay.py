@@ -1,4 +1,4 @@
-"""The crawler against a strict replay of real recorded Hub answers (tests/fixtures/replay, see its README).
+"""The crawler against a strict replay of real recorded Hub answers (../shared/fixtures/replay, see its README).
 
 The replay answers only what was recorded: an unlisted route, an unrecorded page or an
 `expand` key the listing refuses fails. Two moments: the second has renames (same `_id`),
@@ -17,12 +17,13 @@ import pytest
 from hubcensus.crawler.walk.listing import EXPAND, parse_hub_date
 from hubcensus.fakehub.replay import LISTING_EXPAND, ReplayHub
 from huggingface_hub import HfApi
+from shared_data import shared_path
 from typer.testing import CliRunner
 
 from hubcensus.cli import app
 
 pytestmark = pytest.mark.usefixtures("hf_env")
-REPLAY = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
+REPLAY = shared_path("fixtures", "replay")  # skips the module when ../shared is absent
 ONE, TWO = REPLAY / "1-old-names", REPLAY / "2-renamed"
 GPT2_ID = "621ffdc036468d709f17434d"
 runner = CliRunner()

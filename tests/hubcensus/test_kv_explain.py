@@ -11,14 +11,14 @@ from hubcensus.crawler.hub import make_client
 from hubcensus.crawler.run import CrawlOptions, crawl
 from hubcensus.db.connection import open_database
 from hubcensus.fakehub.configs import write_repo
+from kv_configs import load
 from typer.testing import CliRunner
 
 from hubcensus.cli import app
 
 pytestmark = pytest.mark.usefixtures("hf_env")
 runner = CliRunner()
-CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
-FAMILIES = ("llama-3-8b", "deepseek-v3", "gpt-oss-20b", "bloom-560m")
+FAMILIES = ("llama-3-8b", "deepseek-r1", "gpt-oss-20b", "bloom-560m")  # kv_configs.py: three real (../shared)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,7 @@ def census(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     root = tmp_path_factory.mktemp("kvexplain")
     for name in FAMILIES:
-        config = json.loads((CONFIGS / f"{name}.json").read_text())
-        write_repo(root, f"kv/{name}", config, {"model.norm.weight": ("BF16", (4096,))})
+        write_repo(root, f"kv/{name}", load(name), {"model.norm.weight": ("BF16", (4096,))})
     with fakehub.start(fakehub.FakeHubConfig(repos=[str(root)])) as hub:
         path = tmp_path_factory.mktemp("kvdb") / "kv.duckdb"
         with open_database(path) as db:
@@ -73,7 +72,7 @@ def test_batch_and_kv_dtype_scale_and_gpu_table(census: Any) -> None:
 
 def test_mla_and_sliding_and_no_context_limit(census: Any) -> None:
     _, db = census
-    ds = _json(db, "kv/deepseek-v3", "--context", "1000")["kv_cache"]
+    ds = _json(db, "kv/deepseek-r1", "--context", "1000")["kv_cache"]
     assert (ds["bytes_per_token"], ds["bytes"], ds["uncompressed_bytes_per_token"]) == (
         70_272,
         70_272_000,
