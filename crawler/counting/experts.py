@@ -237,6 +237,15 @@ def active_parameters(t: ExpertTally, config: Any = None) -> Active:
                   flags=tuple(flags))  # fmt: skip
 
 
+def active_columns(a: Active) -> dict[str, Any]:
+    """The `models` columns of an `Active` (what the header pass stores)."""
+    return {
+        "active_params": a.active if a.total else None, "expert_count": a.expert_count, "experts_per_token": a.experts_per_token,
+        "shared_experts": a.shared_experts, "expert_params": a.expert_params if a.is_moe else None,
+        "active_reason": a.reason,
+    }  # fmt: skip
+
+
 def _first(fields: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
     for key in keys:
         value = _int(fields.get(key))
