@@ -170,3 +170,40 @@ def test_quantized_experts_count_unpacked_through_analyze() -> None:
     routed = cfg.layers * e * (2 * i * h + 2 * i + i * h + h)
     assert a.expert_params == routed
     assert a.active == cfg.parameter_count() - routed + routed * 2 // 4
+
+
+def test_a_crawl_stores_active_params_as_the_truth_says(fakehub_server, tmp_path) -> None:
+    """fakehub -> header pass (with its config.json reads) -> DuckDB: active_params of every readable repo,
+    MoE (`moe-20b`, MXFP4 or not) and dense, equals the generator's truth."""
+    from datetime import datetime
+
+    from hubcensus.crawler.deep import run_deep
+    from hubcensus.crawler.hub import make_client
+    from hubcensus.db import listing_store, store
+    from hubcensus.db.connection import open_database
+    from hubcensus.fakehub.layouts import ARCHS
+
+    hub = fakehub_server(synthetic=300, seed=3)
+    catalog = hub.catalog
+    truths = [t for t in (catalog.truth(i) for i in catalog.ids()) if t and not t["deleted"] and not t["private"]
+              and not t["disabled"] and not t["gated"] and not t["hostile"]
+              and any(f.endswith(".safetensors") for f in t["file_sizes"] or {})]  # fmt: skip
+    moe = [t for t in truths if t["arch"] == "moe-20b"]
+    assert moe, "the catalog has MoE repos"
+    db = open_database(tmp_path / "moe.duckdb")
+    run = store.start_run(db, mode="full", endpoint=hub.url, version="test")
+    rows = [{"model_id": t["id"], "sha": t["sha"], "downloads": i, "weight_files": list(t["file_sizes"]),
+             "quant_config": t["config"], "pipeline_tag": t["pipeline_tag"],
+             "architecture": ARCHS[t["arch"]].architecture, "model_type": ARCHS[t["arch"]].model_type,
+             "weights_source": "hub"} for i, t in enumerate(truths)]  # fmt: skip
+    listing_store.store_listing_page(db, rows, run_id=run, seen_at=datetime(2026, 11, 1))
+    run_deep(db, make_client(hub.url, None), run_id=run, selection="changed", workers=2)
+    got = {m: (a, e, k) for m, a, e, k in db.con.execute(
+        "SELECT model_id, active_params, expert_count, experts_per_token FROM v_models").fetchall()}  # fmt: skip
+    for t in truths:
+        layout = (32, 4) if t["arch"] == "moe-20b" else (0, None)
+        assert got[t["id"]] == (t["active_parameters"], *layout), t["id"]
+    assert all(t["active_parameters"] < t["effective_parameters"] for t in moe)
+    dense = [t for t in truths if t["arch"] != "moe-20b"]
+    assert dense and all(t["active_parameters"] == t["effective_parameters"] for t in dense)
+    db.close()
