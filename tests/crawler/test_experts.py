@@ -207,3 +207,11 @@ def test_a_crawl_stores_active_params_as_the_truth_says(fakehub_server, tmp_path
     dense = [t for t in truths if t["arch"] != "moe-20b"]
     assert dense and all(t["active_parameters"] == t["effective_parameters"] for t in dense)
     db.close()
+    from hubcensus.analysis.explain import explain, render
+
+    info = explain(tmp_path / "moe.duckdb", moe[0]["id"])
+    assert info is not None and info["active_parameters"] == moe[0]["active_parameters"]
+    assert (info["experts"]["expert_count"], info["experts"]["layout"]) == (32, "4 of 32 experts")
+    assert 0 < info["experts"]["expert_bytes"] < info["weight_bytes"]
+    text = render(info)
+    assert f"{info['active_parameters'] / 1e9:.1f}B active per token (4 of 32 experts)" in text
