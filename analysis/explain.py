@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hubcensus.analysis.connect import open_readonly
+from hubcensus.analysis.explain_experts import experts_section, render_expert_memory, render_parameters_line
 from hubcensus.analysis.explain_gguf import gguf_errors, gguf_kv, gguf_summary, gguf_variants, render_gguf
 from hubcensus.analysis.headline import fmt_bytes, fmt_params
 from hubcensus.analysis.kv_memory import kv_section, render_kv
@@ -81,6 +82,7 @@ def explain(
         out["flags"] = list(out["flags"] or [])
         out["evidence"] = list(out["evidence"] or [])
         out["memory"] = memory_bytes(out["weight_bytes"], out["effective_parameters"])
+        out.update(experts_section(con, model_id, profile))
         out["header_error"] = None if header else _header_error(con, model_id)
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
@@ -186,6 +188,7 @@ def render(info: Mapping[str, Any]) -> str:
             )
             + "."
         )
+    lines.extend(render_parameters_line(info))
     quant = info.get("quant_method") or "unknown"
     detail = f" ({info['method_detail']})" if info.get("method_detail") else ""
     lines.append(f"Quantization: {quant}{detail}.")
@@ -203,6 +206,7 @@ def render(info: Mapping[str, Any]) -> str:
         value = mem.get(key)
         if value is not None:
             lines.append(f"  {label:<13} {fmt_bytes(value):>9}  ({value / 2**30:.1f} GiB)")
+    lines.extend(render_expert_memory(info))
     if len(info.get("components") or {}) > 1 or any(info.get("components") or {}):
         lines.append("")
         lines.append("Components:")

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from hubcensus.crawler.counting.experts import moe_fields
 from hubcensus.crawler.counting.kv_cache import NESTED_TEXT_KEYS, KvLayout, analyze_config
 from hubcensus.crawler.counting.kv_check import cross_check
 from hubcensus.crawler.hub import HubError
@@ -73,7 +74,9 @@ def config_row(
     ):
         layout = KvLayout(model_type=layout.model_type, reason="no text_config: not a decoder language model")
     check, flags = cross_check(layout, tensors)
-    return layout_row(model_id, sha, layout, header_check=check, extra_flags=flags)
+    row = layout_row(model_id, sha, layout, header_check=check, extra_flags=flags)
+    row["moe"] = moe_fields(config) or None  # what the active-parameter rule reads, kept for later passes
+    return row
 
 
 def _encoder_decoder(config: dict[str, Any]) -> bool:

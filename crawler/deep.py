@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 from hubcensus.crawler import gguf_pass
 from hubcensus.crawler.config_pass import ConfigRead, read_config
 from hubcensus.crawler.config_pass import backfill as backfill_configs
+from hubcensus.crawler.counting.experts import active_columns, active_parameters
 from hubcensus.crawler.counting.weights import ModelWeights, analyze, reconcile
 from hubcensus.crawler.files.budget import MemoryBudget, give_back
 from hubcensus.crawler.files.headers import ANALYZE_COST, RepoHeaders, long_header_bytes, read_repo_headers
@@ -74,9 +75,13 @@ class DeepSummary:
     """config.json rows stored (KV cache figures)."""
 
 
-def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights) -> tuple[dict, list, list]:
-    """The `models` update, `safetensors_files` rows and `file_dtypes` rows of one read model."""
+def model_rows(
+    candidate: Candidate, headers: RepoHeaders, weights: ModelWeights, moe: Any = None
+) -> tuple[dict, list, list]:
+    """The `models` update, `safetensors_files` rows and `file_dtypes` rows of one read model
+    (`moe`: the config's mixture-of-experts keys, for active parameters)."""
     profile = weights.to_dict()
+    active = active_parameters(weights.experts, moe)
     bits = weights.bits_per_parameter
     model = {
         "model_id": candidate.model_id,
@@ -100,7 +105,10 @@ def model_rows(candidate: Candidate, headers: RepoHeaders, weights: ModelWeights
             "index_metadata": headers.index_metadata,
         },
         "header_parameters": weights.storage_parameters,
+        **active_columns(active),
     }
+    model["flags"] = [*weights.flags, *active.flags]
+    model["profile"]["experts"] = active.to_dict()
     files, dtypes = [], []
     for header in headers.files:
         info = header.to_dict()
@@ -302,7 +310,8 @@ class _ReadRows:
     ) -> None:
         if gguf is not None:  # GGUF files beside safetensors: stored, the figures stay the safetensors ones
             self.gguf.add(gguf, figures=False)
-        model, files, dtypes = model_rows(candidate, headers, weights)
+        moe = config.row.get("moe") if config is not None and config.row else candidate.moe
+        model, files, dtypes = model_rows(candidate, headers, weights, moe)
         if config is not None:
             self.configs.extend([config.row] if config.row else [])
             self.config_requests += config.requests

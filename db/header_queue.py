@@ -53,6 +53,8 @@ class Candidate:
     architecture: str | None = None
     config_sha: str | None = None
     """Commit of the stored `model_configs` row (the config pass skips a model already read at `sha`)."""
+    moe: dict[str, Any] | None = None
+    """The stored config's mixture-of-experts keys (`model_configs.moe`), for active parameters."""
 
 
 def _selected(selection: Selection) -> str:
@@ -136,7 +138,7 @@ def _candidates(db: Database, where: str, count: int, chunk: int) -> Iterator[Ca
                 WHERE {where}{keyset} ORDER BY {_ORDER} LIMIT {min(chunk, count - given)}
             )
             SELECT m.model_id, m.sha, m.weight_files, m.quant_config, m.hub_total_params, h.parameters, t.d,
-                   m.model_type, m.pipeline_tag, m.architecture, c.sha
+                   m.model_type, m.pipeline_tag, m.architecture, c.sha, c.moe
             FROM todo t JOIN models m ON m.model_id = t.model_id
             LEFT JOIN model_configs c ON c.model_id = m.model_id
             LEFT JOIN (
@@ -151,7 +153,7 @@ def _candidates(db: Database, where: str, count: int, chunk: int) -> Iterator[Ca
         ).fetchall()
         if not rows:
             return
-        for model_id, sha, files, config, total, params_, downloads, model_type, pipeline, arch, config_sha in rows:
+        for model_id, sha, files, config, total, params_, downloads, model_type, pipeline, arch, config_sha, moe in rows:
             yield Candidate(
                 model_id=model_id,
                 sha=sha,
@@ -164,6 +166,7 @@ def _candidates(db: Database, where: str, count: int, chunk: int) -> Iterator[Ca
                 pipeline_tag=pipeline,
                 architecture=arch,
                 config_sha=config_sha,
+                moe=json.loads(moe) if moe else None,
             )
             after = (int(downloads), model_id)
         given += len(rows)

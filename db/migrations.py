@@ -86,6 +86,15 @@ MIGRATIONS: list[Migration] = [
         _steps(_create(schema.model_configs), _add_columns(schema.crawl_runs, "configs_fetched")),
     ),
     (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
+    (
+        9,
+        "active parameters: models.active_params and the expert layout, model_configs.moe",
+        _steps(
+            _add_columns(schema.models, "active_params", "expert_count", "experts_per_token", "shared_experts",
+                         "expert_params", "active_reason"),
+            _add_columns(schema.model_configs, "moe"),
+        ),
+    ),
 ]
 
 LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)

@@ -70,6 +70,13 @@ models = sa.Table(
     sa.Column("deleted_at", sa.DateTime, comment="no longer public: set when a completed full walk no longer saw its _id"),
     sa.Column("last_run_id", sa.Integer),
     sa.Column("hub_id", Text, comment="the Hub's _id (24 hex): the model's identity across renames and transfers"),
+    # Mixture of experts (counting.experts, header pass): active parameters per token and the layout.
+    sa.Column("active_params", Big, comment="parameters a token passes through (dense: effective_params); MTP out"),
+    sa.Column("expert_count", sa.Integer, comment="routed experts per MoE layer; 0: dense"),
+    sa.Column("experts_per_token", sa.Integer, comment="routed experts a token uses (top_k)"),
+    sa.Column("shared_experts", sa.Integer, comment="experts every token uses"),
+    sa.Column("expert_params", Big, comment="effective parameters in routed expert tensors (MTP layers out)"),
+    sa.Column("active_reason", Text, comment="why active_params is NULL though headers were read"),
 )
 
 model_dtypes = sa.Table(
@@ -277,6 +284,7 @@ model_configs = sa.Table(
     sa.Column("reason", Text, comment="why the KV figures are NULL"),
     sa.Column("flags", Tags),
     sa.Column("fields", sa.JSON, comment="the config fields the rule read"),
+    sa.Column("moe", sa.JSON, comment="the config's mixture-of-experts keys (counting.experts.MOE_KEYS)"),
 )
 
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {

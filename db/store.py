@@ -17,6 +17,7 @@ from hubcensus.db.connection import Database, utcnow
 HEADER_COLUMNS: tuple[str, ...] = (
     "weights_source", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "overhead_bytes",
     "file_bytes", "bits_per_param", "flags", "quant_evidence", "profile",
+    "active_params", "expert_count", "experts_per_token", "shared_experts", "expert_params", "active_reason",
 )  # fmt: skip
 """Columns the deep (header) pass sets."""
 

@@ -67,7 +67,14 @@ SELECT
         WHEN m.dominant_dtype = 'BF16' THEN 'BF16'
         ELSE 'other'
     END AS dtype_family,
-    m.weight_bytes / nullif(m.effective_params, 0) AS bytes_per_param
+    m.weight_bytes / nullif(m.effective_params, 0) AS bytes_per_param,
+    m.active_params,
+    m.expert_count,
+    m.experts_per_token,
+    m.shared_experts,
+    m.expert_params,
+    m.active_reason,
+    m.expert_count > 1 AS is_moe
 FROM models m
 WHERE m.deleted_at IS NULL;
 

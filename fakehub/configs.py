@@ -36,7 +36,8 @@ def real_shaped(arch: Any, base: dict[str, Any]) -> dict[str, Any]:
         full.update(rope_theta=1000000.0, sliding_window=CONTEXT[kind], max_window_layers=arch.layers,
                     use_sliding_window=False, tie_word_embeddings=arch.tied)  # fmt: skip
     elif kind == "gpt_oss":
-        full.update(sliding_window=128, num_local_experts=arch.experts, experts_per_token=4,
+        full.update(sliding_window=128, num_local_experts=arch.experts, experts_per_token=arch.top_k,
+                    num_experts_per_tok=arch.top_k,
                     layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(arch.layers)])  # fmt: skip
     return full
 

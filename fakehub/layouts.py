@@ -58,6 +58,8 @@ class Arch:
     head_dim: int = 128
     tied: bool = False
     experts: int = 0
+    top_k: int = 0
+    """Routed experts a token uses (config `num_experts_per_tok`)."""
 
 
 ARCHS: dict[str, Arch] = {a.name: a for a in [
@@ -68,7 +70,7 @@ ARCHS: dict[str, Arch] = {a.name: a for a in [
     Arch("7b", "llama", "mistral", "MistralForCausalLM", 4096, 14336, 32, 32768, 32, 8, 128),
     Arch("12b", "llama", "mistral", "MistralForCausalLM", 5120, 13824, 40, 131072, 32, 8, 128),
     Arch("70b", "llama", "llama", "LlamaForCausalLM", 8192, 28672, 80, 128256, 64, 8, 128),
-    Arch("moe-20b", "moe", "gpt_oss", "GptOssForCausalLM", 2880, 2880, 24, 201088, 64, 8, 64, False, 32),
+    Arch("moe-20b", "moe", "gpt_oss", "GptOssForCausalLM", 2880, 2880, 24, 201088, 64, 8, 64, False, 32, 4),
     Arch("minilm", "bert", "bert", "BertModel", 384, 1536, 6, 30522, 12, 12, 32),
     Arch("bert-base", "bert", "bert", "BertModel", 768, 3072, 12, 30522, 12, 12, 64),
     Arch("vit-b16", "vit", "vit", "VisionTransformer", 768, 3072, 12, 1000),
@@ -295,6 +297,19 @@ def counts(tensors: tuple[Tensor, ...]) -> tuple[dict[str, int], int, int]:
 def layout_counts(arch: str, scheme: str, dtype: str) -> tuple[dict[str, int], int, int]:
     """`counts` of a cached layout."""
     return counts(layout(arch, scheme, dtype))
+
+
+@lru_cache(maxsize=512)
+def active_count(arch: str, scheme: str, dtype: str) -> int:
+    """Parameters a token passes through (the truth of `active_parameters`): every tensor but the routed
+    experts (`.experts.` in the name), of which `top_k / experts`; a dense layout: all of them."""
+    a = ARCHS[arch]
+    tensors = layout(arch, scheme, dtype)
+    total = sum(t.numel * t.mult for t in tensors)
+    if not a.experts:
+        return total
+    routed = sum(t.numel * t.mult for t in tensors if ".experts." in t.name)
+    return total - routed + routed * a.top_k // a.experts
 
 
 def shard(tensors: tuple[Tensor, ...], max_bytes: int = SHARD_BYTES) -> list[tuple[Tensor, ...]]:

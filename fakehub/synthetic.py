@@ -229,6 +229,9 @@ class SyntheticSource(Naming):
             eff = repo.gguf["total"] if repo.gguf else 0
         elif kind.scheme == "bin":
             eff = layouts.layout_counts(sp["arch"], "none", "F32")[1]
+        active = None if kind.scheme in ("gguf", "bin") else sum(
+            layouts.active_count(c.arch, c.scheme, c.dtype) for c in components(kind, sp["arch"], sp["dtype"])
+        )
         return {"id": repo.id, "sha": repo.sha, "created_at": iso(repo.created_ms),
                 "last_modified": iso(repo.modified_ms), "library_name": repo.library_name,
                 "pipeline_tag": repo.pipeline_tag, "tags": repo.tags, "gated": repo.gated,
@@ -237,7 +240,8 @@ class SyntheticSource(Naming):
                 "quant_method": kind.quant_method, "base_model": sp["base"], "deleted": not sp["alive"],
                 "kind": kind.name, "arch": sp["arch"], "dtype": sp["dtype"], "gguf": repo.gguf,
                 "config": repo.config, "version": sp["version"], "hostile": None, "_id": repo.object_id,
-                "private": sp["private"], "disabled": sp["disabled"], "former_ids": self.former_ids(i, epoch)}
+                "private": sp["private"], "disabled": sp["disabled"], "former_ids": self.former_ids(i, epoch),
+                "active_parameters": active}
 
 
 @lru_cache(maxsize=4096)

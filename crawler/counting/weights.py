@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubcensus.crawler.counting.experts import ExpertTally
 from hubcensus.crawler.counting.quant import (
     QuantConfig,
     Shape,
@@ -143,6 +144,8 @@ class ModelWeights(ComponentWeights):
     components: dict[str, ComponentWeights] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    experts: ExpertTally = field(default_factory=ExpertTally)
+    """Effective parameters by layer and expert kind (`counting.experts`: active parameters)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable view with components nested by name."""
@@ -192,6 +195,9 @@ def analyze(
     for name, c in comps.items():
         verdicts = classify(shapes[name], qc)
         _account(c, shapes[name], verdicts, headers, name, evidence)
+        for tensor, v in verdicts.items():
+            if not v.overhead:
+                model.experts.add(tensor, shapes[name][tensor].shape, v.effective)
         c.method, c.method_detail, _ = decide_method(
             c.methods, qc, has_tensors=bool(c.tensor_count), gguf=None
         )
