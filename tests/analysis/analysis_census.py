@@ -16,6 +16,9 @@ Twelve models (one deleted, one of unknown storage, one GGUF) created 2024-01..0
 | q/base-b-bnb8 | 03-25 | transformers | INT8 (base b) | 1e9 | 1.1e9 | 40 |
 | m/mlx-4bit | 03-28 | mlx | 4-bit mlx (base b) | 1e9 | 0.6e9 | 20 |
 | old/deleted | 01-05 | transformers | BF16 | 1e9 | 2e9 | 7 | (deleted)
+
+Headers were read for meta/base-a (a mixture of experts: 8 routed, top-2, 2.75e9 active) and
+q/base-a-fp8 (dense): the only models whose expert layout is known (`MOE`).
 """
 
 from __future__ import annotations
@@ -160,6 +163,13 @@ MODELS = [
 DELETED = _model("old/deleted", "01-05", "transformers", "text-generation", "BF16", "none", G, 2 * G, 7)
 
 HEADERS = {"meta/base-a": 16_020_000_000, "q/base-a-fp8": 8_410_000_000}
+MOE = {
+    # the header pass's expert layout: base-a read as a mixture of experts (8 routed, top-2, 7e9 in experts:
+    # active = 1e9 + 7e9 * 2/8 = 2.75e9), its FP8 derivative as dense (active = effective)
+    "meta/base-a": {"active_params": 2_750_000_000, "expert_count": 8, "experts_per_token": 2,
+                    "shared_experts": 0, "expert_params": 7 * G},
+    "q/base-a-fp8": {"active_params": 8 * G, "expert_count": 0},
+}  # fmt: skip
 
 
 def build_census(path: Path) -> Path:
@@ -193,6 +203,7 @@ def build_census(path: Path) -> Path:
                         "flags": [],
                         "header_parameters": {row["dominant_dtype"]: row["effective_params"]},
                     }
+                    | MOE[row["model_id"]]
                 )
         store.store_headers(db, exact, [], [])
         _store_configs(db)
