@@ -172,6 +172,20 @@ MOE = {
 }  # fmt: skip
 
 
+def header_row(model_id: str, file_bytes: int, layout: dict[str, Any]) -> dict[str, Any]:
+    """What the header pass stores for one model of `MODELS`: its figures, read exactly, and `layout`
+    (active_params and the expert layout)."""
+    row = next(m for m in MODELS if m["model_id"] == model_id)
+    keys = ("model_id", "sha", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "bits_per_param")
+    return {k: row[k] for k in keys} | {
+        "weights_source": "header",
+        "overhead_bytes": 0,
+        "file_bytes": file_bytes,
+        "flags": [],
+        "header_parameters": {row["dominant_dtype"]: row["effective_params"]},
+    } | layout
+
+
 def build_census(path: Path) -> Path:
     """Write the known database to `path`."""
     db = open_database(path)
@@ -180,31 +194,7 @@ def build_census(path: Path) -> Path:
         listing_store.store_listing_page(db, [DELETED], run_id=run, seen_at=datetime(2024, 3, 1))
         listing_store.store_listing_page(db, MODELS, run_id=run, seen_at=SEEN)
         assert store.mark_deleted(db, run_id=run, walk_started_at=datetime(2024, 3, 31)) == 1
-        exact = []
-        for row in MODELS:
-            if row["model_id"] in HEADERS:
-                exact.append(
-                    {
-                        k: row[k]
-                        for k in (
-                            "model_id",
-                            "sha",
-                            "dominant_dtype",
-                            "quant_method",
-                            "effective_params",
-                            "weight_bytes",
-                            "bits_per_param",
-                        )
-                    }
-                    | {
-                        "weights_source": "header",
-                        "overhead_bytes": 0,
-                        "file_bytes": HEADERS[row["model_id"]],
-                        "flags": [],
-                        "header_parameters": {row["dominant_dtype"]: row["effective_params"]},
-                    }
-                    | MOE[row["model_id"]]
-                )
+        exact = [header_row(model_id, file_bytes, MOE[model_id]) for model_id, file_bytes in HEADERS.items()]
         store.store_headers(db, exact, [], [])
         _store_configs(db)
         store.finish_run(db, run, status="ok", counters={"pages": 2, "models_seen": 12})
@@ -237,6 +227,18 @@ def _store_configs(db: Any) -> None:
             config["max_position_embeddings"] = 131072
         rows.append(config_row(model_id, hashlib.sha1(model_id.encode()).hexdigest(), config))
     store_configs(db, rows)
+
+
+def run_query(path: Path, name: str, since: datetime | None = None) -> list[dict[str, Any]]:
+    """One named query of `analysis.queries` on the database at `path`, opened read-only."""
+    from hubcensus.analysis import queries
+    from hubcensus.analysis.connect import open_readonly
+
+    db = open_readonly(path)
+    try:
+        return queries.run(db.con, name, since)
+    finally:
+        db.close()
 
 
 def figures_of(text: str) -> list[str]:
