@@ -16,6 +16,9 @@ Twelve models (one deleted, one of unknown storage, one GGUF) created 2024-01..0
 | q/base-b-bnb8 | 03-25 | transformers | INT8 (base b) | 1e9 | 1.1e9 | 40 |
 | m/mlx-4bit | 03-28 | mlx | 4-bit mlx (base b) | 1e9 | 0.6e9 | 20 |
 | old/deleted | 01-05 | transformers | BF16 | 1e9 | 2e9 | 7 | (deleted)
+
+Headers were read for meta/base-a (a mixture of experts: 8 routed, top-2, 2.75e9 active) and
+q/base-a-fp8 (dense): the only models whose expert layout is known (`MOE`).
 """
 
 from __future__ import annotations
@@ -160,6 +163,27 @@ MODELS = [
 DELETED = _model("old/deleted", "01-05", "transformers", "text-generation", "BF16", "none", G, 2 * G, 7)
 
 HEADERS = {"meta/base-a": 16_020_000_000, "q/base-a-fp8": 8_410_000_000}
+MOE = {
+    # the header pass's expert layout: base-a read as a mixture of experts (8 routed, top-2, 7e9 in experts:
+    # active = 1e9 + 7e9 * 2/8 = 2.75e9), its FP8 derivative as dense (active = effective)
+    "meta/base-a": {"active_params": 2_750_000_000, "expert_count": 8, "experts_per_token": 2,
+                    "shared_experts": 0, "expert_params": 7 * G},
+    "q/base-a-fp8": {"active_params": 8 * G, "expert_count": 0},
+}  # fmt: skip
+
+
+def header_row(model_id: str, file_bytes: int, layout: dict[str, Any]) -> dict[str, Any]:
+    """What the header pass stores for one model of `MODELS`: its figures, read exactly, and `layout`
+    (active_params and the expert layout)."""
+    row = next(m for m in MODELS if m["model_id"] == model_id)
+    keys = ("model_id", "sha", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "bits_per_param")
+    return {k: row[k] for k in keys} | {
+        "weights_source": "header",
+        "overhead_bytes": 0,
+        "file_bytes": file_bytes,
+        "flags": [],
+        "header_parameters": {row["dominant_dtype"]: row["effective_params"]},
+    } | layout
 
 
 def build_census(path: Path) -> Path:
@@ -170,30 +194,7 @@ def build_census(path: Path) -> Path:
         listing_store.store_listing_page(db, [DELETED], run_id=run, seen_at=datetime(2024, 3, 1))
         listing_store.store_listing_page(db, MODELS, run_id=run, seen_at=SEEN)
         assert store.mark_deleted(db, run_id=run, walk_started_at=datetime(2024, 3, 31)) == 1
-        exact = []
-        for row in MODELS:
-            if row["model_id"] in HEADERS:
-                exact.append(
-                    {
-                        k: row[k]
-                        for k in (
-                            "model_id",
-                            "sha",
-                            "dominant_dtype",
-                            "quant_method",
-                            "effective_params",
-                            "weight_bytes",
-                            "bits_per_param",
-                        )
-                    }
-                    | {
-                        "weights_source": "header",
-                        "overhead_bytes": 0,
-                        "file_bytes": HEADERS[row["model_id"]],
-                        "flags": [],
-                        "header_parameters": {row["dominant_dtype"]: row["effective_params"]},
-                    }
-                )
+        exact = [header_row(model_id, file_bytes, MOE[model_id]) for model_id, file_bytes in HEADERS.items()]
         store.store_headers(db, exact, [], [])
         _store_configs(db)
         store.finish_run(db, run, status="ok", counters={"pages": 2, "models_seen": 12})
@@ -222,6 +223,18 @@ def _store_configs(db: Any) -> None:
         config = load(name)
         rows.append(config_row(model_id, hashlib.sha1(model_id.encode()).hexdigest(), config))
     store_configs(db, rows)
+
+
+def run_query(path: Path, name: str, since: datetime | None = None) -> list[dict[str, Any]]:
+    """One named query of `analysis.queries` on the database at `path`, opened read-only."""
+    from hubcensus.analysis import queries
+    from hubcensus.analysis.connect import open_readonly
+
+    db = open_readonly(path)
+    try:
+        return queries.run(db.con, name, since)
+    finally:
+        db.close()
 
 
 def figures_of(text: str) -> list[str]:

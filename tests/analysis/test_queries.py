@@ -6,16 +6,9 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from hubcensus.analysis import queries
-from hubcensus.analysis.connect import open_readonly
+from analysis_census import run_query
 
-
-def _run(path: Path, name: str, since: datetime | None = None) -> list[dict]:
-    db = open_readonly(path)
-    try:
-        return queries.run(db.con, name, since)
-    finally:
-        db.close()
+_run = run_query
 
 
 def test_dtype_family_is_one_case_for_every_model(census_db: Path) -> None:
