@@ -86,6 +86,15 @@ MIGRATIONS: list[Migration] = [
         _steps(_create(schema.model_configs), _add_columns(schema.crawl_runs, "configs_fetched")),
     ),
     (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
+    (
+        8,
+        "weight formats: models.weight_format, pickle files in safetensors_files",
+        _steps(
+            _add_columns(schema.models, "weight_format"),
+            _add_columns(schema.listing_stage, "weight_format"),
+            _add_columns(schema.safetensors_files, "file_format", "pickle_container", "pickle_globals", "pickle_unsafe"),
+        ),
+    ),
 ]
 
 LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)
