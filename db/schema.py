@@ -70,10 +70,7 @@ models = sa.Table(
     sa.Column("deleted_at", sa.DateTime, comment="no longer public: set when a completed full walk no longer saw its _id"),
     sa.Column("last_run_id", sa.Integer),
     sa.Column("hub_id", Text, comment="the Hub's _id (24 hex): the model's identity across renames and transfers"),
-    sa.Column(
-        "weight_format", Text,
-        comment="safetensors|pickle|both|gguf from the siblings ('both': safetensors and pickle, figures from safetensors)",
-    ),  # fmt: skip
+    sa.Column("weight_format", Text, comment="safetensors|pickle|both|gguf, from the siblings (docs/schema.md)"),
 )
 
 model_dtypes = sa.Table(
