@@ -225,3 +225,7 @@ QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in kv_report.QUER
 from hubcensus.analysis.gguf_queries import QUERIES as _GGUF_QUERIES  # noqa: E402  (the GGUF section)
 
 QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in _GGUF_QUERIES})
+
+from hubcensus.analysis.format_queries import QUERIES as _FORMAT_QUERIES  # noqa: E402  (weight file formats)
+
+QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in _FORMAT_QUERIES})
