@@ -82,9 +82,9 @@ def contiguous(shape: tuple[int, ...]) -> tuple[int, ...]:
 class _TorchPickler(pickle._Pickler):  # type: ignore[name-defined, misc]
     dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
 
-    def __init__(self, f: io.BytesIO, legacy: bool) -> None:
+    def __init__(self, f: io.BytesIO, legacy: bool, location: str) -> None:
         super().__init__(f, protocol=2)
-        self.legacy = legacy
+        self.legacy, self.location = legacy, location
 
     def save_fake_global(self, obj: Global) -> None:
         self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
@@ -94,15 +94,16 @@ class _TorchPickler(pickle._Pickler):  # type: ignore[name-defined, misc]
 
     def persistent_id(self, obj: Any) -> tuple[Any, ...] | None:
         if isinstance(obj, Storage):
-            pid = ("storage", _STORAGE_GLOBALS[obj.dtype], obj.key, "cpu", obj.numel)
+            pid = ("storage", _STORAGE_GLOBALS[obj.dtype], obj.key, self.location, obj.numel)
             return (*pid, None) if self.legacy else pid
         return None
 
 
-def dumps(obj: Any, legacy: bool = False) -> bytes:
-    """Pickle `obj` (plain containers, `TensorRef`s) exactly as torch.save's pickler would."""
+def dumps(obj: Any, legacy: bool = False, location: str = "cpu") -> bytes:
+    """Pickle `obj` (plain containers, `TensorRef`s) exactly as torch.save's pickler would
+    (`location`: the device tag torch stores per storage, 'cpu', 'cuda:0', 'mps')."""
     buf = io.BytesIO()
-    _TorchPickler(buf, legacy).dump(obj)
+    _TorchPickler(buf, legacy, location).dump(obj)
     return buf.getvalue()
 
 

@@ -145,18 +145,21 @@ def _rebuild(obj: Any, path: str, refs: dict[str, TensorRef]) -> Any:
 
 
 def plan(obj: Any, *, legacy: bool = False, prefix: str = "archive", generation: str = "2.4",
-         metadata: bool = False, seed: str = "", claim: Mapping[str, int] | None = None) -> TorchFile:
+         metadata: bool | Mapping[str, Any] = False, seed: str = "",
+         claim: Mapping[str, int] | None = None, location: str = "cpu") -> TorchFile:
     """Describe the torch.save file of `obj`: nested dicts/lists of tensors (`T` or `(dtype, shape)`) and
     plain values. `metadata=True`: the root is an OrderedDict with torch's module `_metadata` (what
-    `model.state_dict()` saves). `claim`: root tensor path -> element count the pickle states for its
-    storage instead of the real one (hostile files)."""
+    `model.state_dict()` saves; a mapping: that `_metadata`). `claim`: root tensor path -> element count
+    the pickle states for its storage instead of the real one (hostile files). `seed` varies the
+    serialization id; `location` is the device tag of every storage."""
     leaves: list[tuple[str, T]] = []
     _leaves(obj, "", leaves)
     refs = _storages(leaves, legacy, claim or {})
     root = _rebuild(obj, "", refs)
     if metadata:
         od = OrderedDict(root.items())
-        od._metadata = module_metadata([p for p, _ in leaves])  # type: ignore[attr-defined]
+        meta = metadata if isinstance(metadata, Mapping) else module_metadata([p for p, _ in leaves])
+        od._metadata = meta  # type: ignore[attr-defined]
         root = od
     stores: dict[str, Storage] = {}
     for r in refs.values():
@@ -164,7 +167,7 @@ def plan(obj: Any, *, legacy: bool = False, prefix: str = "archive", generation:
     by: dict[str, int] = {}
     for s in stores.values():
         by[s.dtype] = by.get(s.dtype, 0) + s.record_numel  # type: ignore[attr-defined]
-    pkl = dumps(root, legacy)
+    pkl = dumps(root, legacy, location)
     keys = sorted(stores)
     common = {"tensors": len(leaves), "storages": len(stores), "by_dtype": by, "pickle": pkl,
               "tensor_elements": sum(numel(t.shape) for _, t in leaves)}
@@ -342,7 +345,7 @@ def _zip(prefix: str, records: list[tuple[str, int, bytes | None]], common: dict
 
 def torch_save_bytes(tensors: Any, *, legacy: bool = False, prefix: str = "archive",
                      shared: Mapping[str, str] | None = None, generation: str = "2.4",
-                     metadata: bool = False) -> bytes:
+                     metadata: bool | Mapping[str, Any] = False) -> bytes:
     """The bytes `torch.save(obj, f)` writes for a small in-memory object: `tensors` is a (nested) dict of
     `name -> (dtype, shape)` (dtypes F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL) or `T`, plus plain
     values; `shared` maps a tensor's dotted path to the tensor whose storage it views (tied weights)."""
