@@ -31,7 +31,6 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from hubcensus.crawler.files.budget import MemoryBudget, give_back
-from hubcensus.crawler.files.pickles import read_pickle_header
 from hubcensus.crawler.files.weightfiles import Ignored, WeightGroup, group_weight_files
 from hubcensus.crawler.formats.safetensors import (
     MAX_HEADER_BYTES,
@@ -163,6 +162,8 @@ def read_repo_headers(
     max_header_bytes: int = MAX_HEADER_BYTES,
 ) -> RepoHeaders:
     """Every weight header of a repo, component by component (root, transformer/, unet/...)."""
+    from hubcensus.crawler.files.pickles import read_pickle_header  # it builds on this module's read sizes
+
     result = RepoHeaders()
     for group in group_weight_files(weight_files):
         result.ignored.extend(group.ignored)
