@@ -67,7 +67,7 @@ class DeepSummary:
     left: int = 0
     """Models not tried because the time budget ran out (the next run reads them first)."""
     files: int = 0
-    """Safetensors files whose headers were read."""
+    """Weight files (safetensors, pickle) whose headers were read."""
     bytes: int = 0
     """Bytes of the weight files measured from those headers."""
     errors: list[str] = field(default_factory=list)

@@ -129,6 +129,7 @@ def test_hostile_pickles_are_recorded_and_the_crawl_goes_on(crawled) -> None:
         ("fakehub-hostile-pickle/posix-system", ["posix.system"])
     ]
     assert _query(path, "SELECT * FROM v_pickle_unsafe_globals") == [("posix.system", 1, 1)]
+    assert not Path("/tmp/hubcensus-pickle-payload-ran").exists()  # the posix.system payload never ran
     stored = _query(path, "SELECT count(*) FROM models WHERE weights_source = 'header'")[0][0]
     assert stored >= len(_truths(hub, "pickle")) + len(_truths(hub, "safetensors"))
 
