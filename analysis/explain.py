@@ -87,12 +87,40 @@ def explain(
         for key in ("headers_read_at", "last_modified", "deleted_at"):
             out[key] = out[key].isoformat() if out[key] is not None else None
         out.update(kv_section(con, out, context=context, batch=batch, kv_dtype=kv_dtype))
+        out.update(_formats(con, model_id))
         out["gguf_variants"] = gguf_variants(con, model_id)
         out["gguf_errors"] = gguf_errors(con, model_id)
         out["gguf_kv"] = gguf_kv(con, out, context=context, batch=batch, kv_dtype=kv_dtype) if out["gguf_variants"] else None
         return out
     finally:
         db.close()
+
+
+def _formats(con: Any, model_id: str) -> dict[str, Any]:
+    """`weight_format` (from the siblings) and `header_formats`: the formats of the files the figures come
+    from ('safetensors', 'pickle'), at the sha the headers were read."""
+    row = con.execute(
+        """
+        SELECT m.weight_format,
+               list(DISTINCT coalesce(f.file_format, 'safetensors') ORDER BY coalesce(f.file_format, 'safetensors'))
+                   FILTER (WHERE f.path IS NOT NULL)
+        FROM models m LEFT JOIN safetensors_files f ON f.model_id = m.model_id AND f.sha = m.deep_sha
+        WHERE m.model_id = ? GROUP BY m.weight_format
+        """,
+        [model_id],
+    ).fetchone()
+    return {"weight_format": row[0] if row else None, "header_formats": list(row[1] or []) if row else []}
+
+
+_HEADS = {"safetensors": "safetensors headers", "pickle": "PyTorch pickle heads"}
+
+
+def _source_line(info: Mapping[str, Any]) -> str:
+    """'figures from the safetensors headers (exact)', '... PyTorch pickle heads ...', or both."""
+    if info.get("quant_method") == "gguf":
+        return "  figures from the GGUF headers (exact)"
+    heads = " and ".join(_HEADS[f] for f in info.get("header_formats") or ["safetensors"] if f in _HEADS)
+    return f"  figures from the {heads or 'safetensors headers'} (exact)"
 
 
 def _header_error(con: Any, model_id: str) -> dict[str, Any] | None:
@@ -146,7 +174,7 @@ def render(info: Mapping[str, Any]) -> str:
         lines.append(f"  (asked as {info['asked_as']}: renamed on the Hub)")
     failure = info.get("header_error")
     if exact:
-        lines.append(f"  figures from the {'GGUF' if info.get('quant_method') == 'gguf' else 'safetensors'} headers (exact)")
+        lines.append(_source_line(info))
     elif failure:
         status = f" {failure['status']}" if failure.get("status") else ""
         lines.append("  figures estimated from the Hub's listing: the headers could not be read")
@@ -165,7 +193,7 @@ def render(info: Mapping[str, Any]) -> str:
         lines.extend(render_gguf(info))
         return "\n".join(lines)
     if not info["parameters_by_dtype"]:
-        lines.append("No safetensors weights known for this model.")
+        lines.append("No safetensors or PyTorch pickle weights known for this model.")
         if info.get("gguf_total"):
             lines.append(f"GGUF parameters (Hub): {fmt_params(info['gguf_total'])}")
         lines.extend(render_gguf(info))

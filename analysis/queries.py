@@ -226,6 +226,10 @@ from hubcensus.analysis.gguf_queries import QUERIES as _GGUF_QUERIES  # noqa: E4
 
 QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in _GGUF_QUERIES})
 
+from hubcensus.analysis.format_queries import QUERIES as _FORMAT_QUERIES  # noqa: E402  (weight file formats)
+
+QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in _FORMAT_QUERIES})
+
 from hubcensus.analysis.moe_queries import QUERIES as _MOE_QUERIES  # noqa: E402  (mixture of experts)
 
 QUERIES.update({name: Query(name, doc, sql) for name, doc, sql in _MOE_QUERIES})

@@ -168,6 +168,11 @@ from hubcensus.analysis import gguf_report  # noqa: E402  (the GGUF section: its
 CHARTS = (*CHARTS, *(ChartSpec(*spec) for spec in gguf_report.CHARTS))
 TABLES = (*TABLES, *(TableSpec(*spec) for spec in gguf_report.TABLES))
 
+from hubcensus.analysis import format_report  # noqa: E402  (weight file formats: pickle, safetensors, GGUF)
+
+CHARTS = (*CHARTS, *(ChartSpec(*spec) for spec in format_report.CHARTS))
+TABLES = (*TABLES, *(TableSpec(*spec) for spec in format_report.TABLES))
+
 from hubcensus.analysis import moe_report  # noqa: E402  (the mixture-of-experts section)
 
 CHARTS = (*CHARTS, *(ChartSpec(*spec) for spec in moe_report.CHARTS))

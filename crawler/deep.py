@@ -30,6 +30,7 @@ from hubcensus.crawler.files.budget import MemoryBudget, give_back
 from hubcensus.crawler.files.headers import ANALYZE_COST, RepoHeaders, long_header_bytes, read_repo_headers
 from hubcensus.crawler.files.weightfiles import component_of
 from hubcensus.crawler.formats.safetensors import HeaderError
+from hubcensus.crawler.formats.torch_pickle import PickleHeader
 from hubcensus.crawler.hub import CrawlInterrupted, HubError
 from hubcensus.crawler.walk.listing import normalize
 from hubcensus.db import config_store, listing_store, renames, store
@@ -67,7 +68,7 @@ class DeepSummary:
     left: int = 0
     """Models not tried because the time budget ran out (the next run reads them first)."""
     files: int = 0
-    """Safetensors files whose headers were read."""
+    """Weight files (safetensors, pickle) whose headers were read."""
     bytes: int = 0
     """Bytes of the weight files measured from those headers."""
     errors: list[str] = field(default_factory=list)
@@ -122,6 +123,7 @@ def model_rows(
                 "header_bytes": header.header_len,
                 "tensor_count": info["tensor_count"],
                 "metadata_format": info["format"],
+                **format_columns(header),
             }
         )
         counts = _tensor_counts(header)
@@ -140,6 +142,23 @@ def model_rows(
     return model, files, dtypes
 
 
+def format_columns(header: Any) -> dict[str, Any]:
+    """The `safetensors_files` columns that say which format a file is (and what a pickle names)."""
+    if not isinstance(header, PickleHeader):
+        return {"file_format": "safetensors"}
+    return {"file_format": "pickle", "pickle_container": header.container,
+            "pickle_globals": list(header.globals), "pickle_unsafe": list(header.unsafe_globals)}  # fmt: skip
+
+
+def pickle_flags(headers: RepoHeaders) -> list[str]:
+    """`pickle-unsafe-globals:posix.system in PATH` per pickle naming globals beyond tensors (never run)."""
+    return [
+        f"pickle-unsafe-globals:{','.join(h.unsafe_globals)} in {h.path}"
+        for h in headers.files
+        if isinstance(h, PickleHeader) and h.unsafe_globals
+    ]
+
+
 def _tensor_counts(header: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for tensor in header.tensors:
@@ -148,7 +167,8 @@ def _tensor_counts(header: Any) -> dict[str, int]:
 
 
 def read_safetensors(source: Any, candidate: Candidate, budget: MemoryBudget | None = None) -> RepoHeaders:
-    """The safetensors reader step: the headers of the model's weight set (range reads, 1-2 per file)."""
+    """The header reader step: the headers of the model's weight set, safetensors and pickle files alike
+    (range reads, 1-2 per file)."""
     return read_repo_headers(source, candidate.model_id, candidate.weight_files, candidate.sha, budget=budget)
 
 
@@ -165,6 +185,7 @@ def read_model(
         weights = analyze(headers.files, config, hub=candidate.hub)
     if long:
         give_back()
+    weights.flags.extend(pickle_flags(headers))
     for component, metadata in sorted(headers.index_metadata.items()):
         part = weights.components.get(component)
         if part is not None:

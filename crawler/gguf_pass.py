@@ -29,6 +29,7 @@ from hubcensus.crawler.files.gguf_plan import (
     is_gguf,
     read_repo_files,
 )
+from hubcensus.crawler.files.weightfiles import weight_format
 from hubcensus.crawler.formats.gguf import GGUFInfo
 from hubcensus.db import gguf_store
 
@@ -60,9 +61,9 @@ def has_gguf(paths: Iterable[str]) -> bool:
 
 
 def gguf_only(paths: Iterable[str]) -> bool:
-    """GGUF files and no safetensors: the model's figures come from its GGUF variants."""
+    """GGUF files and no safetensors or pickle weights: the model's figures come from its GGUF variants."""
     listed = list(paths)
-    return has_gguf(listed) and not any(p.endswith((".safetensors", ".safetensors.index.json")) for p in listed)
+    return has_gguf(listed) and weight_format(listed) == "gguf"
 
 
 def read_repo(source: Any, model_id: str, sha: str, paths: Iterable[str] | None = None) -> GGUFRepo:

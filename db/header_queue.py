@@ -2,7 +2,7 @@
 
 Selection (`hubcensus crawl --deep ...`):
 - ``changed`` (default): models whose headers were never read at their current sha;
-- ``all``: every live model with safetensors files (re-reads everything);
+- ``all``: every live model with weight files (safetensors, PyTorch pickles, GGUF: re-reads everything);
 - ``top:N``: the N most downloaded of those ``changed`` would pick;
 - ``none``: skip the pass.
 """
@@ -40,7 +40,8 @@ def parse_selection(text: str) -> Selection:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A model to read: its commit, weight files, quantization config and the Hub's own counts."""
+    """A model to read: its commit, weight files (safetensors, pickle, GGUF names from the siblings: a
+    pickle-only repo is a candidate like any), quantization config and the Hub's own counts."""
 
     model_id: str
     sha: str

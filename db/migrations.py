@@ -87,6 +87,15 @@ MIGRATIONS: list[Migration] = [
     ),
     (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
     (
+        8,
+        "weight formats: models.weight_format, pickle files in safetensors_files",
+        _steps(
+            _add_columns(schema.models, "weight_format"),
+            _add_columns(schema.listing_stage, "weight_format"),
+            _add_columns(schema.safetensors_files, "file_format", "pickle_container", "pickle_globals", "pickle_unsafe"),
+        ),
+    ),
+    (
         9,
         "active parameters: models.active_params and the expert layout, model_configs.moe",
         _steps(

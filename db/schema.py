@@ -70,6 +70,7 @@ models = sa.Table(
     sa.Column("deleted_at", sa.DateTime, comment="no longer public: set when a completed full walk no longer saw its _id"),
     sa.Column("last_run_id", sa.Integer),
     sa.Column("hub_id", Text, comment="the Hub's _id (24 hex): the model's identity across renames and transfers"),
+    sa.Column("weight_format", Text, comment="safetensors|pickle|both|gguf, from the siblings (docs/schema.md)"),
     # Mixture of experts (counting.experts, header pass): active parameters per token and the layout.
     sa.Column("active_params", Big, comment="parameters a token passes through (dense: effective_params); MTP out"),
     sa.Column("expert_count", sa.Integer, comment="routed experts per MoE layer; 0: dense"),
@@ -179,6 +180,11 @@ safetensors_files = sa.Table(
     sa.Column("tensor_count", Big),
     sa.Column("metadata_format", Text, comment="__metadata__.format, e.g. 'pt'"),
     sa.Column("fetched_at", sa.DateTime),
+    sa.Column("file_format", Text, comment="'safetensors' or 'pickle' (torch.save); NULL: read before migration 8"),
+    sa.Column("pickle_container", Text, comment="pickle files: 'zip' (torch >= 1.6) or 'legacy'"),
+    sa.Column("pickle_globals", Tags, comment="pickle files: every GLOBAL the pickle names (module.name)"),
+    sa.Column("pickle_unsafe", Tags, comment="pickle files: the globals beyond torch's tensor/storage set"),
+    comment="every header-read weight file: safetensors and PyTorch pickles (the name predates pickles)",
 )
 
 file_dtypes = sa.Table(
@@ -197,7 +203,7 @@ LISTING_COLUMNS: tuple[str, ...] = (
     "model_id", "author", "created_at", "last_modified", "sha", "library_name", "pipeline_tag", "tags",
     "gated", "downloads", "downloads_all_time", "likes", "base_models", "base_relation", "model_type",
     "architecture", "config_quant_method", "hub_total_params", "hub_params_sum", "gguf_total",
-    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config", "hub_id",
+    "gguf_architecture", "gguf_context_length", "weight_files", "quant_config", "hub_id", "weight_format",
 )  # fmt: skip
 """`models` columns the listing owns: always overwritten by a newer listing row."""
 

@@ -148,6 +148,10 @@ FILE_COLUMNS = (
     "header_bytes",
     "tensor_count",
     "metadata_format",
+    "file_format",
+    "pickle_container",
+    "pickle_globals",
+    "pickle_unsafe",
 )
 FILE_DTYPE_COLUMNS = ("model_id", "sha", "path", "dtype", "tensors", "parameters", "bytes")
 

@@ -42,6 +42,7 @@ SELECT
     m.bits_per_param,
     m.weights_source,
     m.gguf_total,
+    m.weight_format,
     m.sha,
     m.deep_sha = m.sha AS headers_current,
     m.flags,
@@ -341,3 +342,36 @@ SELECT f.model_id, f.sha, f.variant,
        any_value(mix.type_mix) AS type_mix
 FROM f LEFT JOIN mix ON mix.model_id = f.model_id AND mix.sha = f.sha AND mix.variant = f.variant
 GROUP BY f.model_id, f.sha, f.variant;
+
+
+-- Weight file format of new models per month (models.weight_format, from the listing's siblings):
+-- 'pickle' (PyTorch torch.save files only), 'safetensors', 'both' (the repo ships both), 'gguf'.
+-- Models whose listing showed none of these are left out of the shares.
+CREATE OR REPLACE MACRO weight_format_by_month(since) AS TABLE
+SELECT created_month, weight_format, count(*) AS models,
+       count(*) / sum(count(*)) OVER (PARTITION BY created_month) AS share_models,
+       coalesce(sum(downloads), 0)::BIGINT AS downloads
+FROM v_models
+WHERE weight_format IS NOT NULL AND created_month IS NOT NULL AND (since IS NULL OR created_at >= since)
+GROUP BY 1, 2;
+
+CREATE OR REPLACE VIEW v_weight_format_by_month AS SELECT * FROM weight_format_by_month(NULL);
+
+-- The pickle files read at each live model's current sha: their container and what their pickles name.
+-- `unsafe`: the globals beyond torch's tensor/storage/dtype set and plain containers (never run).
+CREATE OR REPLACE VIEW v_pickle_files AS
+SELECT f.model_id, f.sha, f.path, f.component, m.created_at, date_trunc('month', m.created_at) AS created_month,
+       f.size_bytes, f.header_bytes, f.tensor_count, f.pickle_container, f.pickle_globals,
+       f.pickle_unsafe, len(coalesce(f.pickle_unsafe, [])) > 0 AS names_unsafe_globals
+FROM safetensors_files f JOIN models m ON m.model_id = f.model_id AND m.sha = f.sha
+WHERE f.file_format = 'pickle' AND m.deleted_at IS NULL;
+
+-- Per global a pickle names beyond tensors (posix.system, builtins.eval, ...): the pickle files and
+-- models naming it.
+CREATE OR REPLACE MACRO pickle_unsafe_globals(since) AS TABLE
+SELECT g AS global_name, count(*) AS files, count(DISTINCT model_id) AS models
+FROM (SELECT model_id, unnest(pickle_unsafe) AS g FROM v_pickle_files
+      WHERE names_unsafe_globals AND (since IS NULL OR created_at >= since))
+GROUP BY 1;
+
+CREATE OR REPLACE VIEW v_pickle_unsafe_globals AS SELECT * FROM pickle_unsafe_globals(NULL);

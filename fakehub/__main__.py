@@ -39,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--epoch", type=int, default=0, metavar="K",
                    help="serve the catalog K days after 2026-11-01: updated, new and deleted models")
     s.add_argument("--hostile", action="store_true", help="add repos with hostile safetensors headers (fakehub-hostile/*)")
+    s.add_argument("--hostile-pickle", action="store_true",
+                   help="add repos with hostile pytorch_model.bin files (fakehub-hostile-pickle/*)")
     s.add_argument("--gguf", action="store_true",
                    help="add synthetic GGUF repos (fakehub-gguf/*: variants, splits, v1/v2, big-endian, hostile)")
     s.add_argument("--cdn-port", type=int, default=0, help="port of the CDN listener LFS files redirect to (0 = free)")
@@ -57,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     cfg = FakeHubConfig(
         host=args.host, port=args.port, repos=args.repos, synthetic=args.synthetic, seed=args.seed,
-        epoch=args.epoch, hostile=args.hostile, gguf=args.gguf, quota_api=args.quota_api,
-        quota_resolvers=args.quota_resolvers, window_s=args.window_s, cdn_port=args.cdn_port,
+        epoch=args.epoch, hostile=args.hostile, hostile_pickle=args.hostile_pickle, gguf=args.gguf,
+        quota_api=args.quota_api, quota_resolvers=args.quota_resolvers, window_s=args.window_s, cdn_port=args.cdn_port,
         faults=FaultConfig(latency_ms=args.latency_ms, fail_rate=args.fail_rate, drop_rate=args.drop_rate,
                            truncate_rate=args.truncate_rate, seed=args.fault_seed))
     server = make_server(cfg)

@@ -13,6 +13,7 @@ from hubcensus.fakehub.cdn import CdnServer
 from hubcensus.fakehub.faults import FaultConfig, Faults
 from hubcensus.fakehub.gguf_repos import gguf_repos
 from hubcensus.fakehub.hostile import hostile_repos
+from hubcensus.fakehub.hostile_pickle import hostile_pickle_repos
 from hubcensus.fakehub.ondisk import load_dir, static_truth
 from hubcensus.fakehub.ratelimit import RateLimiter
 from hubcensus.fakehub.server import FakeHubServer
@@ -33,6 +34,7 @@ class FakeHubConfig:
     seed: int = 0
     epoch: int = 0
     hostile: bool = False
+    hostile_pickle: bool = False  # the fakehub-hostile-pickle/* repos (hostile pytorch_model.bin files)
     gguf: bool = False
     quota_api: int = UNLIMITED
     quota_resolvers: int = UNLIMITED
@@ -43,12 +45,14 @@ class FakeHubConfig:
 
 
 def build_catalog(cfg: FakeHubConfig) -> Catalog:
-    """The catalog of a config: synthetic + on-disk + hostile + GGUF repos."""
+    """The catalog of a config: synthetic + on-disk + hostile (safetensors, pickle) + GGUF repos."""
     static: list[tuple[Any, Any]] = []
     for d in cfg.repos:
         static += [(r, (lambda r=r: static_truth(r))) for r in load_dir(d)]
     if cfg.hostile:
         static += hostile_repos()
+    if cfg.hostile_pickle:
+        static += hostile_pickle_repos()
     if cfg.gguf:
         static += gguf_repos()
     syn = SyntheticSource(cfg.synthetic, cfg.seed) if cfg.synthetic else None

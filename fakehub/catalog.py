@@ -273,8 +273,13 @@ class Catalog:
 
     @property
     def hostile_ids(self) -> list[str]:
-        """Ids of the hostile repos (`--hostile`)."""
-        return [r.id for r, _ in self.static if r.id.startswith("fakehub-hostile/")]
+        """Ids of the hostile repos (`--hostile`, `--hostile-pickle`)."""
+        return [r.id for r, _ in self.static if r.id.startswith(("fakehub-hostile/", "fakehub-hostile-pickle/"))]
+
+    @property
+    def hostile_pickle_ids(self) -> list[str]:
+        """Ids of the hostile pickle repos (`--hostile-pickle`)."""
+        return [r.id for r, _ in self.static if r.id.startswith("fakehub-hostile-pickle/")]
 
     def _repo_at(self, gidx: int) -> Repo:
         if gidx >= STATIC_BASE:

@@ -38,22 +38,26 @@ def hostile_files() -> dict[str, tuple[str, bytes, int]]:
     }
 
 
+def static_repo(repo_id: str, files: dict[str, RepoFile], created_ms: int, config: dict[str, Any], tags: list[str],
+                pipeline_tag: str, salt: bytes = b"") -> Repo:
+    """A static transformers repo holding `files` (sha derived from the id and `salt`)."""
+    return Repo(id=repo_id, sha=hashlib.sha1(repo_id.encode() + salt).hexdigest(), created_ms=created_ms,
+                modified_ms=created_ms, library_name="transformers", pipeline_tag=pipeline_tag, tags=tags,
+                config=config, safetensors=None, file_sizes={p: f.size for p, f in files.items()}, _files=files)
+
+
 def hostile_repos() -> list[tuple[Repo, Any]]:
     """Static (Repo, truth function) pairs for every hostile file."""
     out = []
     created = parse_iso("2025-06-01T00:00:00.000Z")
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama"}
     for k, (name, (why, prefix, size)) in enumerate(hostile_files().items()):
-        repo_id = f"{ORG}/{name}"
         sha256 = hashlib.sha256(prefix + str(size).encode()).hexdigest()
-        cfg = json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}).encode()
         files: dict[str, RepoFile] = {
-            "config.json": small_file("config.json", cfg),
+            "config.json": small_file("config.json", json.dumps(config).encode()),
             "model.safetensors": lfs_file("model.safetensors", size, sha256, bytes_reader(prefix, size)),
         }
-        repo = Repo(id=repo_id, sha=hashlib.sha1(repo_id.encode() + prefix).hexdigest(),
-                    created_ms=created + k * 1000, modified_ms=created + k * 1000, library_name="transformers",
-                    pipeline_tag="text-generation", tags=["transformers", "safetensors", "llama", "text-generation"],
-                    config={"architectures": ["LlamaForCausalLM"], "model_type": "llama"}, safetensors=None,
-                    file_sizes={p: f.size for p, f in files.items()}, _files=files)
+        repo = static_repo(f"{ORG}/{name}", files, created + k * 1000, dict(config),
+                           ["transformers", "safetensors", "llama", "text-generation"], "text-generation", prefix)
         out.append((repo, (lambda r=repo, w=why: static_truth(r, hostile=w))))
     return out

@@ -18,14 +18,23 @@ from hubcensus.fakehub import layouts
 from hubcensus.fakehub.epochs import DAY_MS, NOW0, EpochTable, evolve, now_ms  # noqa: F401 - now_ms re-exported
 from hubcensus.fakehub.layouts import LLM_ARCHS
 from hubcensus.fakehub.naming import ARCH_LIST, Naming
+from hubcensus.fakehub.pickle_repos import (
+    PickleStyle,
+    ckpt_file,
+    file_truth,
+    pickle_mode,
+    pickle_set,
+    style_for,
+)
 from hubcensus.fakehub.repo import Repo, RepoFile, bytes_reader, iso, lfs_file, parse_iso, small_file
-from hubcensus.fakehub.rng import hash64_np, split3_np
+from hubcensus.fakehub.rng import hash64_np, rand, split3_np
 from hubcensus.fakehub.specs import (
     ERA_WEIGHTS,
     KIND_INDEX,
     KINDS,
     LLM_WEIGHTS,
     N_ORGS_HINT,
+    Component,
     Kind,
     component_files,
     components,
@@ -162,6 +171,15 @@ class SyntheticSource(Naming):
                 for dtype in ("F32", "F16", "BF16"):
                     _weights(tuple(components(kind, arch, dtype)))
 
+    def _pickles(self, i: int, sp: dict[str, Any]) -> dict[str, Any] | None:
+        """The torch.save files of index i (None: no pickle weights)."""
+        kind: Kind = sp["kind"]
+        u = rand(self.seed, i, 7)
+        mode, ckpt = pickle_mode(kind.name, sp["born"], u)
+        if mode is None:
+            return None
+        return _pickle_overlay(kind, sp["arch"], sp["dtype"], mode, ckpt, style_for(sp["born"], u))
+
     # ---- per-index details -------------------------------------------------------------
     def spec(self, i: int, epoch: int) -> dict[str, Any]:
         """Everything derived for index i at an epoch (kind, arch, dtype, base, gated, versions)."""
@@ -170,7 +188,9 @@ class SyntheticSource(Naming):
         base = int(self.base[i])
         arch = ARCH_LIST[self.arch[i]]
         flips = int(t.flips[i])
-        if kind.scheme in ("gptq", "awq"):
+        if kind.scheme == "bin":  # pre-safetensors checkpoints: F32 early, F16 later (never BF16)
+            dtype = "F16" if DTYPES[self.dtype0[i]] != "F32" else "F32"
+        elif kind.scheme in ("gptq", "awq"):
             dtype = "F16"
         elif kind.scheme != "none" or kind.name == "flux":
             dtype = "BF16"
@@ -183,7 +203,7 @@ class SyntheticSource(Naming):
                 "base_hub_id": None if base < 0 else self.hub_id(base), "id": self.id_of(i, t),
                 "gated": gated, "version": int(t.version[i]), "flips": flips, "alive": bool(t.alive[i]),
                 "private": i in t.private_set, "disabled": i in t.disabled_set, "modified": int(t.modified[i]),
-                "padded": bool(self.born[i] >= PADDED_FROM or flips > 0)}
+                "padded": bool(self.born[i] >= PADDED_FROM or flips > 0), "born": iso(int(self.born[i]))}
 
     def repo(self, i: int, epoch: int) -> Repo:
         """The Repo of index i at an epoch (files built lazily)."""
@@ -191,6 +211,13 @@ class SyntheticSource(Naming):
         kind: Kind = sp["kind"]
         tpl = _template(kind, sp["arch"], sp["dtype"], sp["padded"])
         sizes, smalls, prefix = tpl["sizes"], tpl["smalls"], tpl["prefix"]
+        pk = self._pickles(i, sp)
+        torch_files: dict[str, Any] = {}
+        if pk is not None:
+            sizes = {p: n for p, n in sizes.items() if p not in pk["drop"]} | pk["sizes"]
+            sizes = {p: sizes[p] for p in sorted(sizes)}
+            smalls = smalls | pk["smalls"]
+            torch_files = pk["files"]
         relation = "quantized" if sp["base"] else None
         seed, flips = self.seed, sp["flips"]
 
@@ -201,6 +228,9 @@ class SyntheticSource(Naming):
                     out[p] = small_file(p, smalls[p])
                     continue
                 sha = hashlib.sha256(f"fakehub:{seed}:{i}:{flips}:{p}".encode()).hexdigest()
+                if p in torch_files:
+                    out[p] = lfs_file(p, size, sha, torch_files[p].read)
+                    continue
                 magic = prefix.get(p) or (b"GGUF\x03\0\0\0" if p.endswith(".gguf") else b"PK\x03\x04")
                 out[p] = lfs_file(p, size, sha, bytes_reader(magic, size))
             return out
@@ -214,7 +244,8 @@ class SyntheticSource(Naming):
             likes=int(self.likes[i]), trending_score=int(self.trending[i]), config=tpl["config"],
             base_models={"relation": relation, "models": [{"id": sp["base"], "_id": sp["base_hub_id"]}]}
             if relation else None,
-            gguf=tpl["gguf"], safetensors=tpl["hub"], file_sizes=sizes, files_factory=files, hub_id=self.hub_id(i),
+            gguf=tpl["gguf"], safetensors=None if pk is not None and pk["mode"] == "only" else tpl["hub"],
+            file_sizes=sizes, files_factory=files, hub_id=self.hub_id(i),
             private=sp["private"], disabled=sp["disabled"])
 
     def truth(self, i: int, epoch: int) -> dict[str, Any]:
@@ -224,18 +255,25 @@ class SyntheticSource(Naming):
         kind: Kind = sp["kind"]
         w = _weights(tuple(components(kind, sp["arch"], sp["dtype"])))
         files = _template(kind, sp["arch"], sp["dtype"], sp["padded"])["files"]
-        eff = w["effective"]
+        eff, by = w["effective"], w["by_dtype"]
+        pk = self._pickles(i, sp)
+        fmt = "gguf" if kind.scheme == "gguf" else "safetensors"
         if kind.scheme == "gguf":
             eff = repo.gguf["total"] if repo.gguf else 0
-        elif kind.scheme == "bin":
-            eff = layouts.layout_counts(sp["arch"], "none", "F32")[1]
-        active = None if kind.scheme in ("gguf", "bin") else sum(
+        if pk is not None:
+            fmt = "pickle" if pk["mode"] == "only" else "both"
+            if pk["mode"] == "only":
+                files = {}
+                by, eff = pk["by_dtype"], sum(pk["by_dtype"].values())
+        pickle_only = pk is not None and pk["mode"] == "only"
+        active = None if kind.scheme == "gguf" else eff if pickle_only else sum(
             layouts.active_count(c.arch, c.scheme, c.dtype) for c in components(kind, sp["arch"], sp["dtype"])
         )
-        return {"id": repo.id, "sha": repo.sha, "created_at": iso(repo.created_ms),
+        return {"weight_format": fmt, "pickle_files": pk["truth"] if pk else {}, "id": repo.id, "sha": repo.sha,
+                "created_at": iso(repo.created_ms),
                 "last_modified": iso(repo.modified_ms), "library_name": repo.library_name,
                 "pipeline_tag": repo.pipeline_tag, "tags": repo.tags, "gated": repo.gated,
-                "files": files, "file_sizes": repo.file_sizes, "parameters_by_dtype": w["by_dtype"],
+                "files": files, "file_sizes": repo.file_sizes, "parameters_by_dtype": by,
                 "hub_safetensors": repo.safetensors, "effective_parameters": eff,
                 "quant_method": kind.quant_method, "base_model": sp["base"], "deleted": not sp["alive"],
                 "kind": kind.name, "arch": sp["arch"], "dtype": sp["dtype"], "gguf": repo.gguf,
@@ -289,8 +327,6 @@ def _template(kind: Kind, arch: str, dtype: str, padded: bool = True) -> dict[st
     if kind.scheme == "gguf":
         gguf, path, header, sizes[path] = gguf_file(arch)
         prefix = {**prefix, path: header}
-    elif kind.scheme == "bin":
-        sizes["pytorch_model.bin"] = layouts.layout_counts(arch, "none", "F32")[1] * 4
     smalls = _small_files(config_json(kind, arch, dtype), kind)
     smalls.update(index_files(comps))
     sizes.update({p: len(data) for p, data in smalls.items()})
@@ -333,3 +369,29 @@ def index_files(comps: tuple) -> dict[str, bytes]:
     """Index json files (path -> bytes) of a set of components."""
     return {v[0]: v[1] for v in _weights(comps)["index"].values() if v is not None}
 
+
+
+@lru_cache(maxsize=2048)
+def _pickle_overlay(kind: Kind, arch: str, dtype: str, mode: str, ckpt: bool, style: PickleStyle) -> dict[str, Any]:
+    """What pickle weights add to (mode "both") or replace in (mode "only") a template's files."""
+    comps = tuple(components(kind, arch, dtype)) or (Component("", "model", arch, "none", dtype),)
+    files, smalls = pickle_set(comps, style)
+    files = dict(files)
+    role = "weights" if mode == "only" else "alternate"
+    truth = {p: file_truth(f, role) for p, f in files.items()}
+    if ckpt:
+        name = "v1-5-pruned-emaonly.ckpt" if kind.name == "sd" else "model.ckpt"
+        files[name] = ckpt_file(comps, style, name)
+        truth[name] = file_truth(files[name], "alternate")
+    drop: set[str] = set()
+    if mode == "only":
+        for c in comps:
+            wfs, index = component_files(c)
+            drop |= {wf.path for wf in wfs} | ({index[0]} if index else set())
+    by: dict[str, int] = {}
+    for p, f in files.items():
+        if truth[p]["role"] == "weights":
+            for d, n in f.by_dtype.items():
+                by[d] = by.get(d, 0) + n
+    return {"mode": mode, "files": files, "smalls": smalls, "drop": drop, "truth": truth, "by_dtype": by,
+            "sizes": {p: f.size for p, f in files.items()} | {p: len(b) for p, b in smalls.items()}}

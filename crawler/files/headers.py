@@ -14,6 +14,11 @@
   `MemoryBudget` across threads.
 
 Every header goes through our bounded parser (`hubcensus.crawler.formats.safetensors`).
+
+PyTorch pickles (`torch.save`: `pytorch_model.bin` and its shards, `diffusion_pytorch_model.bin`,
+root `*.ckpt`/`*.pt`/`*.pth`) are read the same way, file by file, by the pickle reader
+(`hubcensus.crawler.files.pickles`: one range read in the common case, never executed); their
+shards come from the siblings or the `pytorch_model.bin.index.json` like safetensors shards.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ tests/crawler/test_safetensors_format.py). The parsed header then keeps ~1.3 per
 ANALYZE_COST = 5
 """Peak bytes per header byte while a parsed header is counted (`counting.weights.analyze`: ~3.3 on
 top of the ~1.3 the parsed header keeps)."""
-_SHARD = re.compile(r"^(?P<stem>.+)-(?P<k>\d{5})-of-(?P<n>\d{5})\.safetensors$")
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<k>\d{5})-of-(?P<n>\d{5})\.(?:safetensors|bin)$")
 
 
 class HeaderSource(Protocol):
@@ -75,7 +80,7 @@ class RepoHeaders:
     index_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per component ('' for root): the `metadata` of its index, when the index was read."""
     ignored: list[Ignored] = field(default_factory=list)
-    """Safetensors files outside the weight set, with the reason (alternate copies, variants...)."""
+    """Weight files outside the weight set, with the reason (alternate copies, variants, pickle copies...)."""
 
 
 def read_file_header(
@@ -157,6 +162,8 @@ def read_repo_headers(
     max_header_bytes: int = MAX_HEADER_BYTES,
 ) -> RepoHeaders:
     """Every weight header of a repo, component by component (root, transformer/, unet/...)."""
+    from hubcensus.crawler.files.pickles import read_pickle_header  # it builds on this module's read sizes
+
     result = RepoHeaders()
     for group in group_weight_files(weight_files):
         result.ignored.extend(group.ignored)
@@ -168,6 +175,9 @@ def read_repo_headers(
                 if metadata:
                     result.index_metadata[group.component] = metadata
         for path in paths:
+            if group.format == "pickle":
+                result.files.append(read_pickle_header(source, model_id, path, revision, budget=budget))
+                continue
             result.files.append(
                 read_file_header(
                     source, model_id, path, revision, budget=budget, max_header_bytes=max_header_bytes

@@ -20,21 +20,44 @@ Within the chosen folder: with a safetensors index, only the shards it names cou
 (``consolidated.safetensors`` beside Mistral's shards is a duplicate); without one,
 every ``*.safetensors`` counts except precision variants (``x.fp16.safetensors``)
 when the plain file is there.
+
+**PyTorch pickles** (``torch.save``) are weight files too: ``pytorch_model.bin`` and its
+shards ``pytorch_model-0000k-of-0000n.bin`` (+ ``pytorch_model.bin.index.json``), the
+``diffusion_pytorch_model.bin`` of a diffusers component, and root ``*.ckpt`` / ``*.pt`` /
+``*.pth`` (not training state: ``optimizer.pt``, ``scheduler.pt``, ``rng_state.pth``...).
+The rules above choose the folders over both formats; within a folder (a component), where
+safetensors weights exist the pickles are an alternate ("pickle copy of the safetensors
+weights"), never summed. A pickle set follows the same index / shard / variant rules
+(``.bin`` for ``.safetensors``); root ``*.ckpt`` / ``*.pt`` / ``*.pth`` count only without a
+``pytorch_model*.bin`` beside them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
 INDEX_SUFFIX = ".safetensors.index.json"
 WEIGHTS_SUFFIX = ".safetensors"
+PICKLE_INDEX_SUFFIX = ".bin.index.json"
+PICKLE_SUFFIX = ".bin"
 PIPELINE_INDEX = "model_index.json"
 """A diffusers pipeline's root file: its folders are components, not alternates."""
-_VARIANT = re.compile(r"^(?P<stem>.+)\.(?P<variant>fp16|fp32|bf16|non_ema|ema)\.safetensors$")
-_SHARD = re.compile(r"^(?P<stem>.+)-\d{5}-of-(?P<total>\d{5})\.safetensors$")
+PICKLE_COPY = "pickle copy of the safetensors weights"
+_VARIANT = re.compile(r"^(?P<stem>.+)\.(?P<variant>fp16|fp32|bf16|non_ema|ema)(?P<ext>\.safetensors|\.bin)$")
+_SHARD = re.compile(r"^(?P<stem>.+)-\d{5}-of-(?P<total>\d{5})(?:\.safetensors|\.bin)$")
+_PICKLE_HF = re.compile(
+    r"^(?:diffusion_)?pytorch_model(?:-\d{5}-of-\d{5})?(?:\.(?:fp16|fp32|bf16|non_ema|ema))?\.bin$"
+)
+_PICKLE_HF_INDEX = re.compile(r"^(?:diffusion_)?pytorch_model(?:\.(?:fp16|fp32|bf16))?\.bin\.index\.json$")
+_PICKLE_ROOT = (".ckpt", ".pt", ".pth")
+_TRAINING_STATE = re.compile(
+    r"^(?:optimizer|scheduler|scaler|rng_state|training_args|trainer_state|training_state|ema_state|"
+    r"optim|lr_scheduler|random_states?)(?:[-_.].*)?\.(?:pt|pth|ckpt|bin)$",
+    re.IGNORECASE,
+)
 _ALTERNATE_FOLDER = re.compile(
     r"^(original|onnx|openvino|ov|coreml|tflite|mlx|gguf|legacy|old|backup|ckpt|checkpoints?|"
     r"checkpoint[-_]\d+|global_step\d+|step[-_]?\d+|epoch[-_]?\d+|runs|_.*)$",
@@ -50,6 +73,42 @@ class Ignored(NamedTuple):
     reason: str
 
 
+def is_pickle_weight(path: str) -> bool:
+    """A PyTorch pickle holding weights: `(diffusion_)pytorch_model*.bin` anywhere, root `*.ckpt/.pt/.pth`."""
+    name = PurePosixPath(path).name
+    if _PICKLE_HF.match(name):
+        return True
+    return "/" not in path and name.lower().endswith(_PICKLE_ROOT) and not _TRAINING_STATE.match(name)
+
+
+def is_pickle_index(path: str) -> bool:
+    """`pytorch_model.bin.index.json` / `diffusion_pytorch_model.bin.index.json` (any folder)."""
+    return bool(_PICKLE_HF_INDEX.match(PurePosixPath(path).name))
+
+
+def file_format(path: str) -> str | None:
+    """'safetensors' or 'pickle' for a weight file or index of that format, 'gguf', else None."""
+    if path.endswith((WEIGHTS_SUFFIX, INDEX_SUFFIX)):
+        return "safetensors"
+    if is_pickle_weight(path) or is_pickle_index(path):
+        return "pickle"
+    return "gguf" if path.lower().endswith(".gguf") else None
+
+
+def weight_format(paths: list[str] | None) -> str | None:
+    """What a repo's weight files are (`models.weight_format`), from the listing's siblings alone.
+
+    'safetensors', 'pickle', 'both' (safetensors and pickle weights: the figures are the safetensors
+    ones wherever a component has them), 'gguf' (GGUF and neither of the others), None (none of these).
+    """
+    formats = {file_format(p) for p in paths or ()}
+    if "safetensors" in formats:
+        return "both" if "pickle" in formats else "safetensors"
+    if "pickle" in formats:
+        return "pickle"
+    return "gguf" if "gguf" in formats else None
+
+
 @dataclass(frozen=True)
 class WeightGroup:
     """The weight files of one folder: an index with its shards, or standalone files."""
@@ -58,6 +117,8 @@ class WeightGroup:
     index: str | None = None
     files: tuple[str, ...] = ()
     ignored: tuple[Ignored, ...] = field(default=())
+    format: str = "safetensors"
+    """'safetensors' or 'pickle' (`torch.save` files): which reader reads the files."""
 
 
 def component_of(path: str) -> str:
@@ -67,8 +128,13 @@ def component_of(path: str) -> str:
 
 
 def is_weight_file(path: str) -> bool:
-    """A safetensors weight file or index, as listed in a repo's siblings."""
-    return path.endswith(WEIGHTS_SUFFIX) or path.endswith(INDEX_SUFFIX)
+    """A safetensors or PyTorch pickle weight file or index, as listed in a repo's siblings."""
+    return file_format(path) in ("safetensors", "pickle")
+
+
+def _is_weights(path: str) -> bool:
+    """A weight file proper (not an index)."""
+    return path.endswith(WEIGHTS_SUFFIX) or is_pickle_weight(path)
 
 
 def is_pipeline(paths: list[str]) -> bool:
@@ -100,10 +166,10 @@ def group_weight_files(paths: list[str]) -> list[WeightGroup]:
         if folder in counted:
             groups.append(_group(folder, names))
         else:
-            stray += [Ignored(n, reasons[folder]) for n in names if n.endswith(WEIGHTS_SUFFIX)]
+            stray += [Ignored(n, reasons[folder]) for n in names if _is_weights(n)]
     if stray:  # alternates travel with the first group, so every ignored file is reported once
         first = groups[0]
-        groups[0] = WeightGroup(first.component, first.index, first.files, first.ignored + tuple(stray))
+        groups[0] = replace(first, ignored=first.ignored + tuple(stray))
     return groups
 
 
@@ -129,13 +195,37 @@ def _choose_folder(folders: list[str]) -> str:
 
 
 def _group(folder: str, names: list[str]) -> WeightGroup:
+    """One folder's weight set: its safetensors files, else its pickles (a pickle beside safetensors is a copy)."""
+    safetensors = [n for n in names if file_format(n) == "safetensors"]
+    pickles = [n for n in names if file_format(n) == "pickle"]
+    if not safetensors:
+        return _pickle_group(pickles)
+    group = _format_group(safetensors, INDEX_SUFFIX, WEIGHTS_SUFFIX)
+    copies = tuple(Ignored(p, PICKLE_COPY) for p in pickles if is_pickle_weight(p))
+    return replace(group, ignored=group.ignored + copies)
+
+
+def _pickle_group(names: list[str]) -> WeightGroup:
+    """A folder of pickles: the `pytorch_model*.bin` set (index, shards, variants), else the root checkpoints."""
+    hf = [n for n in names if n.endswith((PICKLE_SUFFIX, PICKLE_INDEX_SUFFIX))]
+    if not hf:
+        group = WeightGroup(component_of(names[0]), files=tuple(names))
+    else:
+        group = _format_group(hf, PICKLE_INDEX_SUFFIX, PICKLE_SUFFIX)
+        main = PurePosixPath(group.index or group.files[0]).name
+        others = tuple(Ignored(n, f"another checkpoint beside {main}") for n in names if n not in hf)
+        group = replace(group, ignored=group.ignored + others)
+    return replace(group, format="pickle")
+
+
+def _format_group(names: list[str], index_suffix: str, suffix: str) -> WeightGroup:
     component = component_of(names[0])
-    indexes = [n for n in names if n.endswith(INDEX_SUFFIX)]
-    weights = [n for n in names if n.endswith(WEIGHTS_SUFFIX)]
+    indexes = [n for n in names if n.endswith(index_suffix)]
+    weights = [n for n in names if not n.endswith(index_suffix)]
     if indexes:
         index = _preferred_index(indexes)
-        stem = PurePosixPath(index).name[: -len(INDEX_SUFFIX)]
-        shards = [w for w in weights if _shard_stem(w) == stem]
+        stem = PurePosixPath(index).name[: -len(index_suffix)]
+        shards = [w for w in weights if _shard_stem(w, suffix) == stem]
         ignored = [
             Ignored(w, f"not a shard of {PurePosixPath(index).name}") for w in weights if w not in shards
         ]
@@ -147,21 +237,21 @@ def _group(folder: str, names: list[str]) -> WeightGroup:
     kept, skipped = [], []
     for w in weights:
         match = _VARIANT.match(PurePosixPath(w).name)
-        if match and f"{match['stem']}.safetensors" in plain:
-            skipped.append(Ignored(w, f"{match['variant']} variant of {match['stem']}.safetensors"))
+        if match and f"{match['stem']}{suffix}" in plain:
+            skipped.append(Ignored(w, f"{match['variant']} variant of {match['stem']}{suffix}"))
         else:
             kept.append(w)
     return WeightGroup(component=component, files=tuple(kept), ignored=tuple(skipped))
 
 
 def _preferred_index(indexes: list[str]) -> str:
-    plain = [i for i in indexes if not re.search(r"\.(fp16|bf16|fp32)\.safetensors\.index\.json$", i)]
+    plain = [i for i in indexes if not re.search(r"\.(fp16|bf16|fp32)\.(safetensors|bin)\.index\.json$", i)]
     return sorted(plain or indexes, key=len)[0]
 
 
-def _shard_stem(path: str) -> str | None:
+def _shard_stem(path: str, suffix: str = WEIGHTS_SUFFIX) -> str | None:
     name = PurePosixPath(path).name
     match = _SHARD.match(name)
     if match:
         return match["stem"]
-    return name[: -len(WEIGHTS_SUFFIX)] if name.endswith(WEIGHTS_SUFFIX) else None
+    return name[: -len(suffix)] if name.endswith(suffix) else None

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from hubcensus.crawler.files.weightfiles import file_format, weight_format
+
 from hubcensus.dtypes import FLOAT8_DTYPES, storage_bytes
 
 EXPAND: tuple[str, ...] = (
@@ -187,6 +189,7 @@ def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
     effective = params_sum if quant_method == "none" else None
     gated = item.get("gated")
     tags = item.get("tags")
+    files = weight_files(item)
     hub_id = item.get("_id")
     return {
         "model_id": model_id,
@@ -219,24 +222,22 @@ def normalize(item: Mapping[str, Any]) -> dict[str, Any]:
         "weight_bytes": weight_bytes,
         "bits_per_param": (weight_bytes * 8 / effective) if weight_bytes is not None and effective else None,
         "hub_parameters": params or None,
-        "weight_files": weight_files(item),
+        "weight_files": files,
+        "weight_format": weight_format(files),
         "quant_config": quant_config(item),
     }
 
 
 def weight_files(item: Mapping[str, Any]) -> list[str] | None:
-    """The safetensors files and indexes among the repo's siblings (what the header pass reads), plus a
-    root `model_index.json` (a diffusers pipeline) when there are any, and the GGUF files."""
+    """The safetensors and PyTorch pickle weight files and indexes among the repo's siblings (what the
+    header pass reads), plus a root `model_index.json` (a diffusers pipeline) when there are any, and
+    the GGUF files (`crawler.files.weightfiles.file_format` says which names)."""
     siblings = item.get("siblings")
     if not isinstance(siblings, list):
         return None
     names = [s.get("rfilename") for s in siblings if isinstance(s, Mapping)]
-    found = [
-        n
-        for n in names
-        if isinstance(n, str) and n.endswith((".safetensors", ".safetensors.index.json", ".gguf"))
-    ]
-    if any(n.endswith(".safetensors") for n in found) and "model_index.json" in names:  # a diffusers pipeline
+    found = [n for n in names if isinstance(n, str) and file_format(n) is not None]
+    if any(file_format(n) != "gguf" for n in found) and "model_index.json" in names:  # a diffusers pipeline
         found.append("model_index.json")
     return sorted(found)
 

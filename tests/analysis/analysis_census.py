@@ -2,6 +2,9 @@
 
 Twelve models (one deleted, one of unknown storage, one GGUF) created 2024-01..03:
 
+Weight files (`weight_format`): meta/base-b pickle only, st/embed safetensors + pickle, g/base-b-gguf GGUF,
+x/unknown none known, every other safetensors.
+
 | model | created | lib | family | eff. params | weight bytes | dl |
 |---|---|---|---|---|---|---|
 | meta/base-a | 01-10 | transformers | BF16 | 8e9 | 16e9 (header, files 16.02e9) | 1000 |
@@ -75,8 +78,13 @@ def _model(
         "effective_params": params,
         "weight_bytes": weight_bytes,
         "bits_per_param": bits,
+        "weight_format": WEIGHT_FORMATS.get(model_id)
+        or ("gguf" if quant == "gguf" else "safetensors" if dominant else None),
     }
 
+
+WEIGHT_FORMATS = {"meta/base-b": "pickle", "st/embed": "both"}
+"""models.weight_format where it is not what the storage says (pickle-only, safetensors beside pickles)."""
 
 MODELS = [
     _model("meta/base-a", "01-10", "transformers", "text-generation", "BF16", "none", 8 * G, 16 * G, 1000),

@@ -51,7 +51,7 @@ def test_cli_report_writes_files_and_prints_the_headline(census_db: Path, tmp_pa
     assert result.exit_code == 0, result.output
     assert ["4-bit", "40%", "2024-03", "0%", "2024-01"] in [figures_of(line) for line in result.output.splitlines()]
     assert (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "report.html").exists()
-    assert "Wrote 26 files" in result.output  # 16 + KV cache charts (3) + GGUF charts (3), table (1) + MoE (2, 1)
+    assert "Wrote 29 files" in result.output  # 16 + KV cache charts (3) + GGUF charts (3), table (1) + formats (3) + MoE (2, 1)
 
 
 def test_cli_report_errors_are_one_line(tmp_path: Path, census_db: Path) -> None:

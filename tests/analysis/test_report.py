@@ -43,7 +43,8 @@ def test_every_chart_and_table_has_its_csv(report_dir: Path) -> None:
     names = sorted(p.name for p in report_dir.iterdir())
     expected = {f"{c.name}.csv" for c in CHARTS} | {"derivative_delay.csv", "quant_publishers.csv",
                 "largest_models.csv", "most_downloaded.csv", "overview.csv", "report.html", "report.md",
-                "gguf_first_delay.csv", "largest_moe_models.csv"}  # fmt: skip
+                "gguf_first_delay.csv", "largest_moe_models.csv", "weight_format_months.csv",
+                "pickle_globals.csv"}  # fmt: skip
     assert names == sorted(expected)
 
 
@@ -103,7 +104,7 @@ def test_html_is_self_contained_and_starts_with_the_headline(report_dir: Path) -
     assert '<a href="cost_per_billion.csv">cost_per_billion.csv</a>' in page
     assert "<td>meta/base-a</td><td>2024-01-10</td>" in page
     rests = re.findall(r"Rests on (\d+) ", page)
-    assert rests.count("10") == 5  # dtype shares (3) and splits (2): every known-format model
+    assert rests.count("10") == 6  # dtype shares (3), splits (2), weight formats (1): every known-format model
     assert "9" in rests  # params_by_month: models with known parameters
     assert "4" in rests  # base-model/format pairs: F8 1 + 4-bit 2 + GGUF 1
 
@@ -166,3 +167,19 @@ def test_headline_compares_with_a_month_that_has_enough_models() -> None:
         ["F8", "10%", "4-bit", "30%", "2024-02", "0%", "0%", "2023-02"],
     ]
     assert "Data as of unknown" in lines[0]
+
+
+def test_weight_format_chart_and_table(report_dir: Path) -> None:
+    lines = (report_dir / "weight_format_by_month.csv").read_text(encoding="utf-8").splitlines()
+    assert lines == [
+        "month,weight_format,models,share_models",
+        "2024-01,pickle,1,0.3333",
+        "2024-01,safetensors,2,0.6667",
+        "2024-02,safetensors,2,1.0",
+        "2024-03,both,1,0.2",
+        "2024-03,safetensors,3,0.6",
+        "2024-03,gguf,1,0.2",
+    ]
+    table = (report_dir / "weight_format_months.csv").read_text(encoding="utf-8").splitlines()
+    assert table[:2] == ["month,pickle,both,safetensors,gguf,models,share_pickle", "2024-01,1,,2,,3,0.3333"]
+    assert (report_dir / "pickle_globals.csv").read_text(encoding="utf-8").splitlines()[1:] == []

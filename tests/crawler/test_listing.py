@@ -102,6 +102,7 @@ def test_unquantized_bf16_model() -> None:
         "bits_per_param": (23_800_000_000 + 400_000_000) * 8 / 12_000_000_000,
         "hub_parameters": {"BF16": 11_900_000_000, "F32": 100_000_000},
         "weight_files": None,
+        "weight_format": None,
         "quant_config": None,
     }
 
@@ -182,5 +183,24 @@ def test_weight_files_and_quant_config_come_from_siblings_and_config() -> None:
         "model.safetensors.index.json",
         "unet/diffusion_pytorch_model.safetensors",
     ]
+    assert row["weight_format"] == "safetensors"
     assert row["quant_config"] == {"quantization_config": {"quant_method": "gptq", "bits": 4}}
     assert normalize(_item())["weight_files"] is None
+
+
+def test_pickle_weights_are_kept_in_weight_files() -> None:
+    names = ("README.md", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin",
+             "pytorch_model.bin.index.json", "training_args.bin", "optimizer.pt", "sd-v1-4.ckpt",
+             "model_index.json", "unet/diffusion_pytorch_model.bin", "checkpoint-5/scheduler.pt")
+    row = normalize(_item(siblings=[{"rfilename": n} for n in names]))  # fmt: skip
+    assert row["weight_files"] == [
+        "model_index.json",
+        "pytorch_model-00001-of-00002.bin",
+        "pytorch_model-00002-of-00002.bin",
+        "pytorch_model.bin.index.json",
+        "sd-v1-4.ckpt",
+        "unet/diffusion_pytorch_model.bin",
+    ]
+    assert row["weight_format"] == "pickle"
+    both = normalize(_item(siblings=[{"rfilename": n} for n in ("model.safetensors", "pytorch_model.bin")]))
+    assert (both["weight_files"], both["weight_format"]) == (["model.safetensors", "pytorch_model.bin"], "both")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hubcensus.crawler.files.weightfiles import file_format
 from hubcensus.crawler.walk.listing import EXPAND, parse_hub_date
 from hubcensus.fakehub.replay import LISTING_EXPAND, ReplayHub
 from huggingface_hub import HfApi
@@ -83,8 +84,8 @@ def _assert_stored_exactly(con: duckdb.DuckDBPyConnection, items: list[dict]) ->
         config = item.get("config") or {}
         safetensors = item.get("safetensors") or {}
         names = [s["rfilename"] for s in item["siblings"]]
-        files = [n for n in names if n.endswith((".safetensors", ".safetensors.index.json", ".gguf"))]
-        if any(n.endswith(".safetensors") for n in files) and "model_index.json" in names:  # a diffusers pipeline
+        files = [n for n in names if file_format(n) is not None]  # safetensors, pickle weights, GGUF
+        if any(file_format(n) != "gguf" for n in files) and "model_index.json" in names:  # a diffusers pipeline
             files.append("model_index.json")
         files.sort()
         assert stored == {

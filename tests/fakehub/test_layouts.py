@@ -123,11 +123,12 @@ def test_truth_shapes_and_hub_convention(truths: list[dict]) -> None:
         assert len(t["sha"]) == 40 and t["created_at"].endswith("Z")
         if t["library_name"] == "diffusers":
             assert t["hub_safetensors"] is None and t["parameters_by_dtype"]
-            assert any("/" in f for f in t["files"])
+            assert any("/" in f for f in (t["files"] or t["pickle_files"]))  # pickle-only SD pipelines: .bin
         if t["quant_method"] == "gguf":
             assert t["hub_safetensors"] is None and t["gguf"]["total"] == t["effective_parameters"] > 0
         if t["kind"] == "bin":
-            assert t["hub_safetensors"] is None and "pytorch_model.bin" in t["file_sizes"]
+            assert t["hub_safetensors"] is None and t["weight_format"] == "pickle"
+            assert "pytorch_model.bin" in t["file_sizes"] or "pytorch_model.bin.index.json" in t["file_sizes"]
         if t["hub_safetensors"]:
             assert t["hub_safetensors"]["parameters"] == t["parameters_by_dtype"]
             assert t["hub_safetensors"]["total"] == sum(t["parameters_by_dtype"].values())
