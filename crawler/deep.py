@@ -232,9 +232,7 @@ def run_deep(
         raise
     read.store(db, summary)
     summary.left = summary.models - summary.stored - summary.unreadable - summary.failed
-    if chosen.mode != "none" and (
-        deadline is None or time.monotonic() < deadline
-    ):  # KV: configs still missing
+    if chosen.mode != "none" and (deadline is None or time.monotonic() < deadline):  # KV: configs still missing
         summary.configs += backfill_configs(db, client, run_id=run_id, workers=workers, deadline=deadline,
                                             gated=authenticated)  # fmt: skip
     return summary

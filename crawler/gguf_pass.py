@@ -62,9 +62,7 @@ def has_gguf(paths: Iterable[str]) -> bool:
 def gguf_only(paths: Iterable[str]) -> bool:
     """GGUF files and no safetensors: the model's figures come from its GGUF variants."""
     listed = list(paths)
-    return has_gguf(listed) and not any(
-        p.endswith((".safetensors", ".safetensors.index.json")) for p in listed
-    )
+    return has_gguf(listed) and not any(p.endswith((".safetensors", ".safetensors.index.json")) for p in listed)
 
 
 def read_repo(source: Any, model_id: str, sha: str, paths: Iterable[str] | None = None) -> GGUFRepo:
@@ -77,9 +75,7 @@ def read_repo(source: Any, model_id: str, sha: str, paths: Iterable[str] | None 
     if paths is not None and hasattr(source, "read_range"):
         entries = [GGUFEntry(p, None) for p in paths if is_gguf(p)]
         return GGUFRepo(model_id, sha, read_repo_files(source, model_id, entries, sha), listed=False)
-    info = source.get_json(
-        f"/api/models/{quote(model_id, safe='/')}/revision/{quote(sha, safe='')}", {"blobs": "true"}
-    )
+    info = source.get_json(f"/api/models/{quote(model_id, safe='/')}/revision/{quote(sha, safe='')}", {"blobs": "true"})
     entries = entries_from_info(info)
     return GGUFRepo(model_id, sha, read_repo_files(source, model_id, entries, sha))
 

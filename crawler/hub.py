@@ -414,9 +414,7 @@ def short_url(url: str, width: int = 60) -> str:
     return base if len(base) <= width else base[: width - 3] + "..."
 
 
-_REPO_PATH = re.compile(
-    r"^/(?:api/models/(?P<api>[^?]+?)(?:/(?:revision|tree|paths-info)/.*)?|(?P<file>.+?)/(?:resolve|raw)/.*)$"
-)
+_REPO_PATH = re.compile(r"^/(?:api/models/(?P<api>[^?]+?)(?:/(?:revision|tree|paths-info)/.*)?|(?P<file>.+?)/(?:resolve|raw)/.*)$")
 
 
 def repo_of_path(path: str) -> str | None:

@@ -55,19 +55,7 @@ KEEP_STRING = 4096
 are counted over by their length, without reading them."""
 
 # GGUF value types (gguf.GGUFValueType): fixed sizes and struct codes of the scalar ones
-_SCALARS: dict[int, str] = {
-    0: "B",
-    1: "b",
-    2: "H",
-    3: "h",
-    4: "I",
-    5: "i",
-    6: "f",
-    7: "?",
-    10: "Q",
-    11: "q",
-    12: "d",
-}
+_SCALARS: dict[int, str] = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 _STRING, _ARRAY = STRING_TYPE, ARRAY_TYPE
 
 
