@@ -15,6 +15,7 @@ may fetch more bytes and walk again).
 
 from __future__ import annotations
 
+import gc
 import io
 import pickletools
 from collections.abc import Callable
@@ -116,6 +117,8 @@ def walk(data: bytes | memoryview, start: int, *, on_call: OnCall, on_persid: On
     stream.seek(start)
     state = _Machine(on_call, on_persid)
     ops = 0
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of small containers: cyclic GC passes would dominate the time
     try:
         for opcode, arg, _pos in pickletools.genops(stream):
             ops += 1
@@ -133,6 +136,9 @@ def walk(data: bytes | memoryview, start: int, *, on_call: OnCall, on_persid: On
         raise PickleError(f"not a readable pickle ({_one_line(e)})") from None
     except RecursionError:
         raise PickleError("pickle nested too deeply") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     raise Truncated(f"pickle cut short after {len(data) - start:,} bytes", len(data) - start)
 
 

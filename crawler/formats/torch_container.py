@@ -98,10 +98,10 @@ def parse_checkpoint(pieces: Pieces, *, path: str, file_size: int | None) -> Pic
 
 
 def _grow(have: int, start: int, file_size: int | None, what: str, path: str) -> NeedRange:
-    """More of a pickle of unknown length that starts at `start`: at least double what we have."""
+    """More of a pickle of unknown length that starts at `start`: four times what we have."""
     if have - start >= MAX_PICKLE_BYTES:
         raise PickleError(f"{path}: {what} is longer than the cap of {MAX_PICKLE_BYTES:,} bytes")
-    end = min(start + MAX_PICKLE_BYTES, max(2 * have, have + MIN_READ))
+    end = min(start + MAX_PICKLE_BYTES, max(4 * have, have + MIN_READ))
     if file_size is not None:
         if have >= file_size:
             raise PickleError(f"{path}: {what} cut short by the end of the file ({file_size:,} bytes)")
