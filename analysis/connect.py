@@ -29,13 +29,14 @@ def install_temp_views(con: duckdb.DuckDBPyConnection, *, tolerant: bool = False
     """Create this version's views and macros as TEMP objects on `con`.
 
     `tolerant` (a file written by an older hubcensus, which a reader cannot migrate): a view
-    over a table the file does not have yet is left out; returns the statements left out.
+    over a table or column the file does not have yet is left out (the query using it then says the
+    file is older); returns the statements left out.
     """
     skipped = []
     for statement in temp_statements():
         try:
             con.execute(statement)
-        except duckdb.CatalogException:
+        except (duckdb.CatalogException, duckdb.BinderException):
             if not tolerant:
                 raise
             skipped.append(statement)

@@ -99,6 +99,11 @@ def explain(
 def _formats(con: Any, model_id: str) -> dict[str, Any]:
     """`weight_format` (from the siblings) and `header_formats`: the formats of the files the figures come
     from ('safetensors', 'pickle'), at the sha the headers were read."""
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'models' AND column_name = 'weight_format'"
+    ).fetchone()[0]
+    if not have:  # a file written before migration 8, read without migrating
+        return {"weight_format": None, "header_formats": []}
     row = con.execute(
         """
         SELECT m.weight_format,

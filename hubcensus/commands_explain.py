@@ -20,7 +20,7 @@ I32 qweight holds 8 weights; the Hub counts it as one), and the memory to hold
 the weights as stored and cast to bf16, fp8 and 4-bit.
 
 Reads the database (also while a crawl runs). Only --live goes online: it reads the
-model's listing entry and safetensors headers from the Hub (a few requests, nothing
+model's listing entry and weight headers (safetensors, GGUF, PyTorch pickle heads) from the Hub (a few requests, nothing
 downloaded, nothing written to your database).
 
 Examples:

@@ -105,11 +105,11 @@ def test_crawl_then_status_plain_lines_and_summary_last(fakehub_server, tmp_path
     assert "rows: models 400, deleted 0, model_versions 400" in status.output
     assert "#1 full ok" in status.output and "freshness: last successful run 1 (full)" in status.output
     truths = [hub.catalog.truth(model_id) for model_id in hub.catalog.ids()]
-    with_weights = [t for t in truths if any(f.endswith(".safetensors") for f in t["file_sizes"])]
+    with_weights = [t for t in truths if t["weight_format"] in ("safetensors", "both", "pickle")]  # pickles too
     gated = sum(1 for t in with_weights if t["gated"])
     assert 0 < gated < len(with_weights)
     # the synthetic catalog's GGUF-only repos serve real GGUF headers: read like the safetensors ones
-    gguf_only = [t for t in truths if t not in with_weights and any(f.endswith(".gguf") for f in t["file_sizes"])]
+    gguf_only = [t for t in truths if t["weight_format"] == "gguf"]
     assert gguf_only and not any(t["gated"] for t in gguf_only)
     assert (
         f"headers: {len(with_weights) - gated + len(gguf_only)} models read (exact figures), 0 unreadable, "
