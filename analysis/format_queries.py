@@ -48,9 +48,11 @@ QUERIES: tuple[tuple[str, str, str], ...] = (
     (
         "pickle_globals",
         "PyTorch pickle files read (current sha) and how many name globals beyond torch's tensor/storage "
-        "set (posix.system...: recorded, never run), with the models holding them.",
+        "set (posix.system...: recorded, never run), with the models holding them; `legacy_files`: files in the "
+        "pre-1.6 container, so saved by torch < 1.6 (before 2020-07) whatever the repo's createdAt says.",
         f"""
-        SELECT count(*) AS pickle_files, count(*) FILTER (WHERE names_unsafe_globals) AS files_naming_globals,
+        SELECT count(*) AS pickle_files, count(*) FILTER (WHERE pickle_container = 'legacy') AS legacy_files,
+               count(*) FILTER (WHERE names_unsafe_globals) AS files_naming_globals,
                round(count(*) FILTER (WHERE names_unsafe_globals) / nullif(count(*), 0), 4) AS share_files,
                count(DISTINCT model_id) AS models,
                count(DISTINCT model_id) FILTER (WHERE names_unsafe_globals) AS models_naming_globals,

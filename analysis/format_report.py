@@ -60,15 +60,19 @@ CHARTS: tuple[tuple[Any, ...], ...] = (
 
 TABLES: tuple[tuple[Any, ...], ...] = (
     ("weight_format_months", "weight_format_months", "Weight file format of new models per month",
-     "Models created each month by the format of their weight files (models with none left out).",
+     "Models created each month by the format of their weight files (models with none left out). 2022-03 "
+     "holds every repo created before March 2022: the Hub stamps them all 2022-03-02T23:29:04 (createdAt and "
+     "the _id's time alike), so the years before are one row.",
      (("month", "month", _text), ("pickle only", "pickle", _int), ("safetensors + pickle", "both", _int),
       ("safetensors", "safetensors", _int), ("GGUF", "gguf", _int), ("models", "models", _int),
       ("pickle-only share", "share_pickle", fmt_pct)),
      "SELECT * FROM v_weight_format_by_month"),
     ("pickle_globals", "pickle_globals", "PyTorch pickles naming globals beyond tensors",
      "Pickle files whose headers were read, and those naming anything beyond torch's tensor/storage/dtype "
-     "set and plain containers (flagged pickle-unsafe-globals; never executed).",
-     (("pickle files", "pickle_files", _int), ("naming other globals", "files_naming_globals", _int),
+     "set and plain containers (flagged pickle-unsafe-globals; never executed). The legacy container dates a "
+     "file before torch 1.6 (2020-07), which createdAt cannot.",
+     (("pickle files", "pickle_files", _int), ("saved by torch < 1.6 (legacy)", "legacy_files", _int),
+      ("naming other globals", "files_naming_globals", _int),
       ("share", "share_files", fmt_pct), ("models", "models", _int),
       ("models naming other globals", "models_naming_globals", _int), ("most named", "top_globals", _text)),
      "SELECT * FROM v_pickle_unsafe_globals ORDER BY files DESC"),

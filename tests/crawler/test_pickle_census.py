@@ -185,3 +185,18 @@ def test_mnist_pickle_and_safetensors_give_the_same_census(tmp_path: Path) -> No
     )
     assert dtypes[0][1] == dtypes[1][1] == [("F32", 376_938, 1_507_752), ("I64", 2, 16)]
     assert formats == [("burn/mnist-pt", "pickle"), ("burn/mnist-st", "safetensors")]
+
+
+def test_the_report_counts_pickles_saved_by_torch_before_1_6(crawled) -> None:
+    """createdAt folds every pre-2022-03 repo into one month; the legacy container still dates a file."""
+    from analysis_census import run_query
+
+    hub, path = crawled
+    truths = [hub.catalog.truth(i) for i in hub.catalog.ids()]
+    weights = [
+        info for t in truths if not t["gated"] and not t["hostile"]
+        for info in t["pickle_files"].values() if info["role"] == "weights"
+    ]  # fmt: skip
+    (row,) = run_query(path, "pickle_globals")
+    assert row["legacy_files"] == sum(info["format"] == "legacy" for info in weights) > 0
+    assert row["pickle_files"] - row["legacy_files"] >= sum(info["format"] == "zip" for info in weights)
