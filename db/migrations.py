@@ -86,6 +86,7 @@ MIGRATIONS: list[Migration] = [
         _steps(_create(schema.model_configs), _add_columns(schema.crawl_runs, "configs_fetched")),
     ),
     (7, "GGUF header tables", _create(schema.gguf_files, schema.gguf_types)),
+    (8, "range ignored counter", _add_columns(schema.crawl_runs, "range_ignored")),
 ]
 
 LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)

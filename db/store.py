@@ -76,7 +76,7 @@ def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
 RUN_COUNTERS = (
     "pages", "models_seen", "models_new", "models_updated", "models_deleted", "headers_fetched",
     "headers_left", "gated_skipped", "requests_api", "requests_resolvers", "rate_limited", "retries", "errors",
-    "models_renamed",
+    "models_renamed", "range_ignored",
 )  # fmt: skip
 
 
