@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import duckdb
 import sqlalchemy as sa
+from hubcensus.db.disk import DiskProblem
 from hubcensus.db.migrations import LATEST_VERSION, migrate
 
 READ_WAIT = 30.0
@@ -281,6 +282,8 @@ class Database:
                 self.con.execute(f"SET {name} = '{value}'")
 
     def _open(self) -> None:
+        if self.windows and not self.read_only and not self.path.exists():
+            raise DiskProblem(f"the database file {self.path} was deleted during the crawl")  # never recreate it
         if self.path.exists():
             signal = WaitSignal(self.path) if self.read_only else None
             try:

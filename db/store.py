@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from hubcensus.db import schema
-from hubcensus.db.arrow import arrow_table, stage_models, staged_transaction
+from hubcensus.db.arrow import arrow_table, rollback, stage_models, staged_transaction
 from hubcensus.db.connection import Database, utcnow
 
 HEADER_COLUMNS: tuple[str, ...] = (
@@ -42,7 +42,7 @@ def set_state(db: Database, state: Mapping[str, str | None]) -> None:
             con.execute("DELETE FROM crawl_state WHERE key = ?", [key])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 

@@ -138,10 +138,11 @@ def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = Non
         except EndpointUnreachable as exc:  # the first request failed: closed as 'failed', said in one line
             raise Fail(f"{exc}; {OFFLINE_HINT}") from None
         except Exception as exc:  # the run is already closed as 'failed' in crawl_runs
+            from hubcensus.db.disk import DiskProblem
             from hubcensus.errors import classify
 
             known = classify(exc)
-            if known is not None and known[1] != ExitCode.FAILED:
+            if known is not None and (known[1] != ExitCode.FAILED or isinstance(exc, DiskProblem)):
                 raise
             raise Fail(f"crawl failed: {type(exc).__name__}: {one_line(exc)}") from None
     typer.echo(summary.line())
