@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import duckdb
 import sqlalchemy as sa
-from hubcensus.db.disk import DiskProblem
+from hubcensus.db.disk import DiskProblem, unwritable
 from hubcensus.db.migrations import LATEST_VERSION, migrate
 
 READ_WAIT = 30.0
@@ -432,6 +432,8 @@ def open_database(path: str | Path, *, read_only: bool = False, wait: float | No
     else:
         if db_path.is_dir():
             raise DatabaseError(f"{db_path} is a directory, not a database file")
+        if db_path.parent.is_dir() and not os.access(db_path.parent, os.W_OK):
+            raise DiskProblem(unwritable(db_path) or f"permission denied writing {db_path}")
         if not db_path.parent.exists() or not os.access(db_path.parent, os.W_OK):
             raise DatabaseError(
                 f"cannot write a database in {db_path.parent}: no such directory or no permission"

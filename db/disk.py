@@ -60,6 +60,11 @@ def _from_filesystem(path: Path) -> str | None:
     """The cause the filesystem tells now: the file gone, the directory read-only, or the disk full."""
     if not path.exists():
         return f"the database file {path} was deleted during the crawl"
+    return unwritable(path)
+
+
+def unwritable(path: Path) -> str | None:
+    """Why `path` (existing or not) cannot be written now: a read-only or full filesystem, no permission."""
     where = path.parent
     try:
         stats = os.statvfs(where)
@@ -69,7 +74,7 @@ def _from_filesystem(path: Path) -> str | None:
         return f"read-only file system writing {path}"
     if stats.f_bavail * stats.f_frsize < LOW_SPACE:
         return f"no space left on device writing {path}"
-    if not os.access(where, os.W_OK) or not os.access(path, os.W_OK):
+    if not os.access(where, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return f"permission denied writing {path}"
     return None
 

@@ -1,0 +1,94 @@
+"""A full disk and a read-only directory: one line naming the cause and the path, exit 1, the ledger says so.
+
+The database lives on a small tmpfs mounted for the test (root only: skipped where `mount` fails);
+the crawl is `python -m hubcensus crawl` against fakehub on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from hubcensus.exits import ExitCode
+
+pytestmark = pytest.mark.usefixtures("hf_env")
+MODELS = 3000
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Factory: `tmpfs("2m")` mounts a tmpfs of that size in tmp_path (unmounted after the test)."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        where = tmp_path / f"fs{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _crawl(db: Path, url: str, *more: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBCENSUS_", "HF_TOKEN", "HF_ENDPOINT"))}
+    args = ["crawl", "--db", str(db), "--endpoint", url, "--deep", "none", "--page-size", "500", *more]
+    return subprocess.run([sys.executable, "-m", "hubcensus", *args], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_full_disk_is_one_line_failed_in_the_ledger_and_resumes_exactly(
+    fakehub_server, tmpfs, tmp_path: Path
+) -> None:
+    hub = fakehub_server(synthetic=MODELS, seed=21)
+    small = tmpfs("2m")
+    db = small / "h.duckdb"
+    done = _crawl(db, hub.url)
+    assert done.returncode == ExitCode.FAILED, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("hubcensus: no space left on device writing ")
+    assert str(db) in lines[0]
+    roomy = tmp_path / "roomy"
+    roomy.mkdir()
+    for part in small.iterdir():  # the database and its WAL, moved to a disk with room
+        shutil.copy2(part, roomy / part.name)
+    moved = roomy / db.name
+    ((status, message),) = _query(moved, "SELECT status, message FROM crawl_runs")
+    assert status == "failed" and message == lines[0].removeprefix("hubcensus: ")
+    again = _crawl(moved, hub.url)
+    assert again.returncode == ExitCode.OK, again.stderr
+    assert _query(moved, "SELECT count(*) FROM models WHERE deleted_at IS NULL") == [(MODELS,)]
+    assert _query(moved, "SELECT count(*), count(DISTINCT model_id) FROM model_versions") == [(MODELS, MODELS)]
+    assert _query(moved, "SELECT run_id, status FROM crawl_runs ORDER BY run_id") == [(1, "failed"), (2, "ok")]
+
+
+def test_read_only_directory_is_one_line_and_exit_1(fakehub_server, tmpfs) -> None:
+    hub = fakehub_server(synthetic=600, seed=22)
+    small = tmpfs("8m")
+    db = small / "h.duckdb"
+    assert _crawl(db, hub.url, "--limit", "500").returncode == ExitCode.OK
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small)], capture_output=True, text=True)
+    if remount.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
+    done = _crawl(db, hub.url)
+    assert done.returncode == ExitCode.FAILED
+    assert done.stderr.strip().splitlines() == [f"hubcensus: read-only file system writing {db}"]
+    assert _query(db, "SELECT count(*) FROM models") == [(500,)]  # what was stored is untouched
