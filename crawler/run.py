@@ -419,6 +419,7 @@ def crawl(
                     deep(db, client, summary)
                 else:
                     _deep_default(db, client, summary, options, on_header)
+        db.check_file()
         summary.status = "ok"
     except CrawlInterrupted:
         summary.status = "interrupted"

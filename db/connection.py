@@ -258,6 +258,7 @@ class Database:
     _con: Any = field(default=None, repr=False)
     _access: int | None = field(default=None, repr=False)
     _opened_at: float = field(default=0.0, repr=False)
+    _inode: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> sa.Engine:
@@ -304,12 +305,28 @@ class Database:
         self._engine = engine
         self._con = raw
         self._opened_at = time.monotonic()
+        stat = self.path.stat()
+        self._inode = (stat.st_dev, stat.st_ino)
         self.windows += 0 if self.read_only else 1
 
-    def end_window(self, hold: float = HOLD) -> None:
-        """A page or batch boundary: end the write window if readers wait or it is `hold` s old."""
+    def check_file(self) -> None:
+        """A writer's file must still be at its path: writes to a deleted (or replaced) file are lost."""
         if self._engine is None or self.read_only:
             return
+        try:
+            stat = self.path.stat()
+            same = (stat.st_dev, stat.st_ino) == self._inode
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise DiskProblem(f"the database file {self.path} was deleted during the crawl")
+
+    def end_window(self, hold: float = HOLD) -> None:
+        """A page or batch boundary: end the write window if readers wait or it is `hold` s old
+        (and fail if the file was deleted under the crawl)."""
+        if self._engine is None or self.read_only:
+            return
+        self.check_file()
         waiting = self.lock is not None and self.lock.readers_waiting()
         if not waiting and time.monotonic() - self._opened_at < hold:
             return

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hubcensus.fakehub.faults import FaultConfig
 
 from hubcensus.exits import ExitCode
 
@@ -92,3 +93,21 @@ def test_read_only_directory_is_one_line_and_exit_1(fakehub_server, tmpfs) -> No
     assert done.returncode == ExitCode.FAILED
     assert done.stderr.strip().splitlines() == [f"hubcensus: read-only file system writing {db}"]
     assert _query(db, "SELECT count(*) FROM models") == [(500,)]  # what was stored is untouched
+
+
+def test_database_deleted_under_a_running_crawl_is_one_line_and_not_recreated(fakehub_server, tmp_path) -> None:
+    hub = fakehub_server(synthetic=1500, seed=23, faults=FaultConfig(latency_ms=30))
+    db = tmp_path / "d.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBCENSUS_", "HF_TOKEN", "HF_ENDPOINT"))}
+    args = ["crawl", "--db", str(db), "--endpoint", hub.url, "--deep", "none", "--page-size", "100"]
+    proc = subprocess.Popen([sys.executable, "-m", "hubcensus", *args], env={**env, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if " page 2: " in line:
+            db.unlink()
+            break
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.FAILED
+    assert err.strip().splitlines() == [f"hubcensus: the database file {db} was deleted during the crawl"]
+    assert not db.exists()  # never silently recreated as an empty file
