@@ -475,8 +475,9 @@ def _close(db: Database, summary: CrawlSummary, client: HubClient, started: floa
     tries = 1 if summary.status == "ok" else 2
     for tried in range(1, tries + 1):
         try:
+            counters = summary.counters()
             store.finish_run(
-                db, summary.run_id, status=summary.status, counters=summary.counters(), message=summary.message
+                db, summary.run_id, status=summary.status, counters=counters, message=summary.message
             )
             break
         except Exception:

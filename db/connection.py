@@ -283,8 +283,8 @@ class Database:
                 self.con.execute(f"SET {name} = '{value}'")
 
     def _open(self) -> None:
-        if self.windows and not self.read_only and not self.path.exists():
-            raise DiskProblem(f"the database file {self.path} was deleted during the crawl")  # never recreate it
+        if self.windows and not self.read_only and not self.path.exists():  # never recreate it mid-crawl
+            raise DiskProblem(f"the database file {self.path} was deleted during the crawl")
         if self.path.exists():
             signal = WaitSignal(self.path) if self.read_only else None
             try:
