@@ -468,8 +468,8 @@ def _merge_before_leaving(walk: _Walk) -> None:
 
 def _close(db: Database, summary: CrawlSummary, client: HubClient, started: float) -> None:
     """Close the ledger row. After a failure, a row the first try cannot write is tried once more on a
-    fresh connection (a full disk may still take it); if the file takes nothing the next run marks the
-    row, and the failure that got here is the one raised, not this one."""
+    fresh connection (a full disk may still take it); if the file takes nothing the line is left in
+    `<db>.failed` for the next run's ledger, and the failure that got here is the one raised."""
     summary.__dict__.update(client.counters())
     summary.elapsed = time.monotonic() - started
     tries = 1 if summary.status == "ok" else 2
@@ -485,6 +485,9 @@ def _close(db: Database, summary: CrawlSummary, client: HubClient, started: floa
                 raise
             with contextlib.suppress(Exception):
                 db.release()
+    else:  # the file took nothing: the next run's ledger gets the line from `<db>.failed`
+        if db.lock is not None:
+            db.lock.note_failure(summary.run_id, summary.message or summary.status)
     if summary.status == "ok":
         db.release()
         return

@@ -69,6 +69,11 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
+def failed_path(db_path: Path) -> Path:
+    """Where a run whose ledger row the full disk refused leaves its one line for the next run."""
+    return db_path.with_name(db_path.name + ".failed")
+
+
 def _flock_wait(fd: int, mode: int, wait: float | None) -> bool:
     """`flock(fd, mode)`, retried until `wait` seconds passed (None: forever); False if never got."""
     deadline = None if wait is None else time.monotonic() + wait
@@ -90,7 +95,9 @@ class WriterLock:
 
     def __init__(self, db_path: Path) -> None:
         self.path = lock_path(db_path)
+        self.failed = failed_path(db_path)
         self._file: IO[str] | None = None
+        self._noted = False
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,10 +133,25 @@ class WriterLock:
         fcntl.lockf(self._file.fileno(), fcntl.LOCK_UN)
         return False
 
+    def note_failure(self, run_id: int, message: str) -> None:
+        """Keep a run's failure in the lock file (its block is already on disk, so a full disk takes it);
+        released, the file becomes `<db>.failed`, which the next run's ledger reads."""
+        if self._file is None:
+            return
+        with contextlib.suppress(OSError):
+            self._file.seek(0)
+            self._file.write(f"{run_id}\t{' '.join(message.split())[:300]}\n")
+            self._file.truncate()
+            self._file.flush()
+            self._noted = True
+
     def release(self) -> None:
         if self._file is not None:
             with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()  # unlinked while still locked: a waiting writer re-checks the inode
+                if self._noted:  # a rename needs no data block: what a full disk still allows
+                    os.replace(self.path, self.failed)
+                else:
+                    self.path.unlink()  # unlinked while still locked: a waiting writer re-checks the inode
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None

@@ -5,6 +5,7 @@ Listing pages go through `db.listing_store` (staged with their cursor, merged in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from hubcensus.db import schema
 from hubcensus.db.arrow import arrow_table, rollback, stage_models, staged_transaction
-from hubcensus.db.connection import Database, utcnow
+from hubcensus.db.connection import Database, failed_path, utcnow
 
 HEADER_COLUMNS: tuple[str, ...] = (
     "weights_source", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "overhead_bytes",
@@ -61,10 +62,18 @@ def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
     The caller holds the writer lock, so no other run can still be alive.
     """
     con = db.con
+    noted = failed_path(db.path)
+    with contextlib.suppress(OSError, ValueError):  # a run the full disk kept from closing its row
+        run, message = noted.read_text(encoding="utf-8").strip().split("\t", 1)
+        con.execute(
+            "UPDATE crawl_runs SET status = 'failed', message = ? WHERE run_id = ? AND status = 'running'",
+            [message, int(run)],
+        )
     con.execute(
         "UPDATE crawl_runs SET status = 'killed', message = coalesce(message, ?) WHERE status = 'running'",
         [KILLED_MESSAGE],
     )
+    noted.unlink(missing_ok=True)
     run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM crawl_runs").fetchone()[0]
     con.execute(
         "INSERT INTO crawl_runs (run_id, mode, endpoint, started_at, status, version) VALUES (?, ?, ?, ?, 'running', ?)",
