@@ -134,14 +134,13 @@ class WriterLock:
         return False
 
     def note_failure(self, run_id: int, message: str) -> None:
-        """Keep a run's failure in the lock file (its block is already on disk, so a full disk takes it);
-        released, the file becomes `<db>.failed`, which the next run's ledger reads."""
+        """Append a run's failure to the lock file as its last line (`run_id<TAB>message`: the file's block
+        is already on disk, so a full disk takes it); released, the file becomes `<db>.failed`, which the
+        next run's ledger reads."""
         if self._file is None:
             return
         with contextlib.suppress(OSError):
-            self._file.seek(0)
             self._file.write(f"{run_id}\t{' '.join(message.split())[:300]}\n")
-            self._file.truncate()
             self._file.flush()
             self._noted = True
 

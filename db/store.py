@@ -63,8 +63,9 @@ def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
     """
     con = db.con
     noted = failed_path(db.path)
-    with contextlib.suppress(OSError, ValueError):  # a run the full disk kept from closing its row
-        run, message = noted.read_text(encoding="utf-8").strip().split("\t", 1)
+    # a run the full disk kept from closing its row left its line beside the file
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        run, message = noted.read_text(encoding="utf-8").strip().splitlines()[-1].split("\t", 1)
         con.execute(
             "UPDATE crawl_runs SET status = 'failed', message = ? WHERE run_id = ? AND status = 'running'",
             [message, int(run)],
@@ -103,11 +104,15 @@ def update_run(db: Database, run_id: int, counters: Mapping[str, Any]) -> None:
 def finish_run(
     db: Database, run_id: int, *, status: str, counters: Mapping[str, Any], message: str | None = None
 ) -> None:
-    """Close a run: final counters, status (ok|failed|interrupted) and end time."""
-    update_run(db, run_id, {**counters, "message": message})
-    db.con.execute(
-        "UPDATE crawl_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utcnow(), run_id]
-    )
+    """Close a run: final counters, status (ok|failed|interrupted) and end time, in one statement (a
+    full disk takes all of it or nothing)."""
+    values = {k: v for k, v in counters.items() if k in {*RUN_COUNTERS, "watermark"}}
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.crawl_runs)
+            .where(schema.crawl_runs.c.run_id == run_id)
+            .values(**values, message=message, status=status, finished_at=utcnow())
+        )
 
 
 def record_error(
