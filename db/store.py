@@ -5,9 +5,9 @@ Listing pages go through `db.listing_store` (staged with their cursor, merged in
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,25 +56,34 @@ def get_state(db: Database, key: str) -> str | None:
 KILLED_MESSAGE = "the process ended without closing the run (killed, or the machine stopped)"
 
 
+def noted_failure(db_path: Path) -> tuple[int, str] | None:
+    """The run id and line a run left in `<db>.failed` when the full disk refused its ledger row."""
+    try:
+        run, message = (
+            failed_path(db_path).read_text(encoding="utf-8").strip().splitlines()[-1].split("\t", 1)
+        )
+        return int(run), message
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
     """Open a run in the ledger; runs left 'running' by a dead process become 'killed'.
 
     The caller holds the writer lock, so no other run can still be alive.
     """
     con = db.con
-    noted = failed_path(db.path)
-    # a run the full disk kept from closing its row left its line beside the file
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        run, message = noted.read_text(encoding="utf-8").strip().splitlines()[-1].split("\t", 1)
+    noted = noted_failure(db.path)
+    if noted is not None:
         con.execute(
             "UPDATE crawl_runs SET status = 'failed', message = ? WHERE run_id = ? AND status = 'running'",
-            [message, int(run)],
+            [noted[1], noted[0]],
         )
     con.execute(
         "UPDATE crawl_runs SET status = 'killed', message = coalesce(message, ?) WHERE status = 'running'",
         [KILLED_MESSAGE],
     )
-    noted.unlink(missing_ok=True)
+    failed_path(db.path).unlink(missing_ok=True)
     run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM crawl_runs").fetchone()[0]
     con.execute(
         "INSERT INTO crawl_runs (run_id, mode, endpoint, started_at, status, version) VALUES (?, ?, ?, ?, 'running', ?)",

@@ -251,6 +251,7 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     from hubcensus.db.connection import utcnow, writer_active
     from hubcensus.db.header_queue import backlog
     from hubcensus.db.listing_store import staged_rows
+    from hubcensus.db.store import noted_failure
 
     lines = [f"database {db.path}"]
     label = overview.dataset_label(db)
@@ -288,7 +289,10 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     lines.append("last runs:")
     if not recent:
         lines.append("  (none)")
+    noted = noted_failure(db.path)  # a run the full disk kept from closing its row (the next crawl marks it)
     for run in recent:
+        if noted is not None and run["run_id"] == noted[0] and run["status"] == "running" and not alive:
+            run = {**run, "status": "failed", "message": noted[1]}
         lines.append(_run_line(run, killed=run["status"] == "running" and not alive))
     return lines
 

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hubcensus.db.connection import open_database
+from hubcensus.db import store
+from hubcensus.db.connection import lock_path, open_database
 from hubcensus.fakehub.faults import FaultConfig
 
+from hubcensus.commands_crawl import status_lines
 from hubcensus.exits import ExitCode
 
 pytestmark = pytest.mark.usefixtures("hf_env")
@@ -135,3 +137,26 @@ def test_database_deleted_under_a_running_crawl_is_one_line_and_not_recreated(
     assert proc.returncode == ExitCode.FAILED
     assert err.strip().splitlines() == [f"hubcensus: the database file {db} was deleted during the crawl"]
     assert not db.exists()  # never silently recreated as an empty file
+
+
+def test_a_row_the_disk_refused_is_failed_with_its_line_in_status_and_the_next_run(tmp_path: Path) -> None:
+    path = tmp_path / "n.duckdb"
+    db = open_database(path)
+    run_id = store.start_run(db, mode="full", endpoint="http://127.0.0.1:9", version="test")
+    line = f"no space left on device writing {path}.wal"
+    assert db.lock is not None
+    db.lock.note_failure(run_id, line)  # what _close does when neither try could write the row
+    db.close()
+    assert not lock_path(path).exists() and (tmp_path / "n.duckdb.failed").exists()
+    with open_database(path, read_only=True) as reader:
+        assert any(f"#{run_id} full failed " in t and t.endswith(f": {line}") for t in status_lines(reader))
+    db = open_database(path)
+    try:
+        store.start_run(db, mode="full", endpoint="http://127.0.0.1:9", version="test")
+    finally:
+        db.close()
+    assert _query(path, "SELECT run_id, status, message FROM crawl_runs ORDER BY run_id") == [
+        (1, "failed", line),
+        (2, "running", None),
+    ]
+    assert not (tmp_path / "n.duckdb.failed").exists()
