@@ -14,6 +14,13 @@ the 302 of an LFS file to another host (the Xet CDN, a signed URL) is followed
 WITHOUT the `Authorization` header, is not paced or counted against the Hub's quota
 (the resolve 302 was the resolvers request) and its answer never re-plans the pacer
 (the CDN sends no `RateLimit` headers). The `Range` header follows every hop.
+
+Range reads send `Accept-Encoding: identity` (and it follows every hop too): the CDN ignores `Range`
+and answers `200` with the whole file when a request accepts gzip (huggingface_hub #3778). Such a
+`200` that comes anyway is read only up to the bytes asked for and its connection closed; the file
+size is then the resolve 302's `X-Linked-Size` (never the 200's `Content-Length`, the encoded body's
+length: huggingface_hub #4699), and it is counted (`range_ignored`). The CDN is told apart from the
+Hub by origin only (its host changes), never by name.
 """
 
 from __future__ import annotations
@@ -66,8 +73,8 @@ class Ranged:
 
     body: bytes
     total: int | None
-    """From `Content-Range: bytes a-b/TOTAL` (or the `X-Linked-Size` of the resolve 302, or the
-    `Content-Length` of a 200 that ignored the range): never computed."""
+    """From `Content-Range: bytes a-b/TOTAL`, else the `X-Linked-Size` of the resolve 302 (else the
+    `Content-Length` of an unencoded 200 from the Hub itself): never computed."""
 
 
 MAX_REDIRECTS = 5
@@ -127,6 +134,8 @@ class HubClient:
         """Whether the endpoint has answered once: before that, a connection failure is not retried."""
         self.offhost = 0
         """Redirect hops followed to another host (the CDN): outside the Hub's quota, never paced."""
+        self.range_ignored = 0
+        """Range reads answered `200` (the whole file) instead of `206`: read only as far as needed."""
 
     def __repr__(self) -> str:
         return f"HubClient(endpoint={self.endpoint})"
@@ -148,6 +157,8 @@ class HubClient:
                 self.retries += 1
             elif field == "offhost":
                 self.offhost += 1
+            elif field == "range_ignored":
+                self.range_ignored += 1
 
     def absolute(self, url_or_path: str) -> str:
         """An absolute URL for a path (or a stored relative cursor) on this endpoint."""
@@ -325,19 +336,24 @@ class HubClient:
 
     def read_range(self, model_id: str, path: str, start: int, end: int, revision: str = "main") -> Ranged:
         """Bytes `start`..`end` (inclusive) of a repo file via `/resolve/` (the resolvers bucket), following
-        the redirect to the CDN; with the file size the Hub stated. Never more than those bytes are read."""
+        the redirect to the CDN; with the file size the Hub stated. Never more than `end + 1` bytes are
+        read, even when the answer is a `200` with the whole file (see the module docstring)."""
         url = self.absolute(f"/{model_id}/resolve/{quote(revision, safe='')}/{quote(path)}")
         want = end - start + 1
+        headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"}
         response, body, stated = self._request(
-            "GET", url, target=f"{model_id}/{path}", headers={"Range": f"bytes={start}-{end}"}, limit=end + 1
+            "GET", url, target=f"{model_id}/{path}", headers=headers, limit=end + 1
         )
         total = None
         if response.status_code == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             total = int(match.group(1)) if match else None
-        else:  # a 200 ignored the range: its body is the file from byte 0, its length the file's
-            total = _int_header(response.headers.get("Content-Length"))
+        else:  # a 200 ignored the range: its body is the file from byte 0 (only `end + 1` bytes were read)
+            self._count("range_ignored")
             body = body[start : end + 1]
+            encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+            if "linked_size" not in stated and not encoded:  # the Hub's own 200 of a small file
+                total = _int_header(response.headers.get("Content-Length"))
         if total is None:
             total = _int_header(stated.get("linked_size"))
         return Ranged(body[:want], total)
@@ -354,6 +370,7 @@ class HubClient:
                 "requests_resolvers": self.requests["resolvers"],
                 "rate_limited": self.rate_limited,
                 "retries": self.retries,
+                "range_ignored": self.range_ignored,
             }
 
 

@@ -42,6 +42,7 @@ from hubcensus.crawler.walk.listing import EXPAND, normalize, parse_hub_date
 from hubcensus.crawler.walk.prefetch import Fetched, fetch_rounds, prefetch
 from hubcensus.db import listing_store, store
 from hubcensus.db.connection import Database, utcnow
+from hubcensus.db.disk import DiskProblem, disk_problem
 
 DONE = "done"
 """Cursor value of a full walk whose last page is stored but which is not yet finalized."""
@@ -418,6 +419,7 @@ def crawl(
                     deep(db, client, summary)
                 else:
                     _deep_default(db, client, summary, options, on_header)
+        db.check_file()
         summary.status = "ok"
     except CrawlInterrupted:
         summary.status = "interrupted"
@@ -432,8 +434,11 @@ def crawl(
         summary.message = f"{short_url(exc.target, 120)}: {exc}"
     except BaseException as exc:
         summary.status = "failed"
-        summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        disk = disk_problem(exc, db.path) if isinstance(exc, Exception) else None
+        summary.message = disk or f"{type(exc).__name__}: {exc}".splitlines()[0]
         _close(db, summary, client, started)
+        if disk is not None and not isinstance(exc, DiskProblem):
+            raise DiskProblem(disk) from exc
         raise
     if summary.status != "ok":
         _merge_before_leaving(walk)
@@ -462,9 +467,29 @@ def _merge_before_leaving(walk: _Walk) -> None:
 
 
 def _close(db: Database, summary: CrawlSummary, client: HubClient, started: float) -> None:
+    """Close the ledger row. After a failure, a row the first try cannot write is tried once more on a
+    fresh connection (a full disk may still take it); if the file takes nothing the line is left in
+    `<db>.failed` for the next run's ledger, and the failure that got here is the one raised."""
     summary.__dict__.update(client.counters())
     summary.elapsed = time.monotonic() - started
-    store.finish_run(
-        db, summary.run_id, status=summary.status, counters=summary.counters(), message=summary.message
-    )
-    db.release()
+    tries = 1 if summary.status == "ok" else 2
+    for tried in range(1, tries + 1):
+        try:
+            counters = summary.counters()
+            store.finish_run(
+                db, summary.run_id, status=summary.status, counters=counters, message=summary.message
+            )
+            break
+        except Exception:
+            if tried == 1 and summary.status == "ok":
+                raise
+            with contextlib.suppress(Exception):
+                db.release()
+    else:  # the file took nothing: the next run's ledger gets the line from `<db>.failed`
+        if db.lock is not None:
+            db.lock.note_failure(summary.run_id, summary.message or summary.status)
+    if summary.status == "ok":
+        db.release()
+        return
+    with contextlib.suppress(Exception):
+        db.release()

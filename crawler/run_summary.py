@@ -32,6 +32,7 @@ class CrawlSummary:
     rate_limited: int = 0
     retries: int = 0
     errors: int = 0
+    range_ignored: int = 0
     watermark: datetime | None = None
     message: str | None = None
     elapsed: float = 0.0
@@ -56,6 +57,8 @@ class CrawlSummary:
             text += f"; header pass: {self.headers_fetched} models' headers, {self.requests_resolvers} resolver requests"
         if self.headers_left:
             text += f"; {self.headers_left} models' headers left for the next run (time budget)"
+        if self.range_ignored:
+            text += f"; {self.range_ignored} range reads answered with the whole file (200), read only in part"
         if self.gated_skipped:
             text += f"; {self.gated_skipped} gated models skipped (no token)"
         return f"{text}: {self.message}" if self.message else text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pyarrow as pa
@@ -75,6 +75,13 @@ def stage_models(
     return stage, arrow_table(schema.model_dtypes, found, DTYPE_COLUMNS)
 
 
+def rollback(con: Any) -> None:
+    """ROLLBACK after an error, quietly: a failed COMMIT (a full disk) has already ended the
+    transaction, and the rollback's own error ("no transaction is active") must not mask the first."""
+    with suppress(Exception):
+        con.execute("ROLLBACK")
+
+
 @contextmanager
 def staged_transaction(con: Any, tables: Mapping[str, pa.Table]) -> Iterator[None]:
     """One transaction with `tables` registered under their names (committed, or rolled back on any
@@ -86,8 +93,9 @@ def staged_transaction(con: Any, tables: Mapping[str, pa.Table]) -> Iterator[Non
         yield
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     finally:
         for name in tables:
-            con.unregister(name)
+            with suppress(Exception):
+                con.unregister(name)

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import duckdb
 import sqlalchemy as sa
+from hubcensus.db.disk import DiskProblem, unwritable
 from hubcensus.db.migrations import LATEST_VERSION, migrate
 
 READ_WAIT = 30.0
@@ -68,6 +69,11 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
+def failed_path(db_path: Path) -> Path:
+    """Where a run whose ledger row the full disk refused leaves its one line for the next run."""
+    return db_path.with_name(db_path.name + ".failed")
+
+
 def _flock_wait(fd: int, mode: int, wait: float | None) -> bool:
     """`flock(fd, mode)`, retried until `wait` seconds passed (None: forever); False if never got."""
     deadline = None if wait is None else time.monotonic() + wait
@@ -89,7 +95,9 @@ class WriterLock:
 
     def __init__(self, db_path: Path) -> None:
         self.path = lock_path(db_path)
+        self.failed = failed_path(db_path)
         self._file: IO[str] | None = None
+        self._noted = False
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,10 +133,24 @@ class WriterLock:
         fcntl.lockf(self._file.fileno(), fcntl.LOCK_UN)
         return False
 
+    def note_failure(self, run_id: int, message: str) -> None:
+        """Append a run's failure to the lock file as its last line (`run_id<TAB>message`: the file's block
+        is already on disk, so a full disk takes it); released, the file becomes `<db>.failed`, which the
+        next run's ledger reads."""
+        if self._file is None:
+            return
+        with contextlib.suppress(OSError):
+            self._file.write(f"{run_id}\t{' '.join(message.split())[:300]}\n")
+            self._file.flush()
+            self._noted = True
+
     def release(self) -> None:
         if self._file is not None:
             with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()  # unlinked while still locked: a waiting writer re-checks the inode
+                if self._noted:  # a rename needs no data block: what a full disk still allows
+                    os.replace(self.path, self.failed)
+                else:
+                    self.path.unlink()  # unlinked while still locked: a waiting writer re-checks the inode
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
@@ -257,6 +279,7 @@ class Database:
     _con: Any = field(default=None, repr=False)
     _access: int | None = field(default=None, repr=False)
     _opened_at: float = field(default=0.0, repr=False)
+    _inode: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> sa.Engine:
@@ -281,6 +304,8 @@ class Database:
                 self.con.execute(f"SET {name} = '{value}'")
 
     def _open(self) -> None:
+        if self.windows and not self.read_only and not self.path.exists():  # never recreate it mid-crawl
+            raise DiskProblem(f"the database file {self.path} was deleted during the crawl")
         if self.path.exists():
             signal = WaitSignal(self.path) if self.read_only else None
             try:
@@ -301,12 +326,28 @@ class Database:
         self._engine = engine
         self._con = raw
         self._opened_at = time.monotonic()
+        stat = self.path.stat()
+        self._inode = (stat.st_dev, stat.st_ino)
         self.windows += 0 if self.read_only else 1
 
-    def end_window(self, hold: float = HOLD) -> None:
-        """A page or batch boundary: end the write window if readers wait or it is `hold` s old."""
+    def check_file(self) -> None:
+        """A writer's file must still be at its path: writes to a deleted (or replaced) file are lost."""
         if self._engine is None or self.read_only:
             return
+        try:
+            stat = self.path.stat()
+            same = (stat.st_dev, stat.st_ino) == self._inode
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise DiskProblem(f"the database file {self.path} was deleted during the crawl")
+
+    def end_window(self, hold: float = HOLD) -> None:
+        """A page or batch boundary: end the write window if readers wait or it is `hold` s old
+        (and fail if the file was deleted under the crawl)."""
+        if self._engine is None or self.read_only:
+            return
+        self.check_file()
         waiting = self.lock is not None and self.lock.readers_waiting()
         if not waiting and time.monotonic() - self._opened_at < hold:
             return
@@ -429,6 +470,8 @@ def open_database(path: str | Path, *, read_only: bool = False, wait: float | No
     else:
         if db_path.is_dir():
             raise DatabaseError(f"{db_path} is a directory, not a database file")
+        if db_path.parent.is_dir() and not os.access(db_path.parent, os.W_OK):
+            raise DiskProblem(unwritable(db_path) or f"permission denied writing {db_path}")
         if not db_path.parent.exists() or not os.access(db_path.parent, os.W_OK):
             raise DatabaseError(
                 f"cannot write a database in {db_path.parent}: no such directory or no permission"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hubcensus.db.arrow import DTYPE_COLUMNS, stage_models, staged_transaction
+from hubcensus.db.arrow import DTYPE_COLUMNS, rollback, stage_models, staged_transaction
 from hubcensus.db.connection import Database
 from hubcensus.db.renames import displace, rename_many
 from hubcensus.db.schema import ESTIMATE_COLUMNS, LISTING_COLUMNS
@@ -127,7 +127,7 @@ def merge_staged(db: Database, *, defer_renames: bool = False) -> MergeResult:
         con.execute("DROP TABLE merge_batch")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return MergeResult(
         seen=int(seen), new=int(new), updated=int(updated), renamed=0 if defer_renames else renamed

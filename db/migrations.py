@@ -104,6 +104,7 @@ MIGRATIONS: list[Migration] = [
             _add_columns(schema.model_configs, "moe"),
         ),
     ),
+    (10, "range ignored counter", _add_columns(schema.crawl_runs, "range_ignored")),
 ]
 
 LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 from hubcensus.db import schema
+from hubcensus.db.arrow import rollback
 from hubcensus.db.connection import Database, utcnow
 
 Move = tuple[str | None, str, str]
@@ -189,7 +190,7 @@ def rename_model(
         rename_many(con, [(known, old_id, new_id)], seen_at=seen_at or utcnow(), run_id=run_id)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return True
 

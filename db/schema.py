@@ -145,6 +145,7 @@ crawl_runs = sa.Table(
     sa.Column("version", Text, comment="hubcensus version"),
     sa.Column("models_renamed", Big, comment="known _ids seen under a new name (rows in model_renames)"),
     sa.Column("configs_fetched", Big, comment="config.json requests of the header pass (KV cache rules)"),
+    sa.Column("range_ignored", Big, comment="range reads answered 200 (the whole file) instead of 206"),
 )
 
 crawl_state = sa.Table(

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from hubcensus.db import schema
-from hubcensus.db.arrow import arrow_table, stage_models, staged_transaction
-from hubcensus.db.connection import Database, utcnow
+from hubcensus.db.arrow import arrow_table, rollback, stage_models, staged_transaction
+from hubcensus.db.connection import Database, failed_path, utcnow
 
 HEADER_COLUMNS: tuple[str, ...] = (
     "weights_source", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "overhead_bytes",
@@ -43,7 +44,7 @@ def set_state(db: Database, state: Mapping[str, str | None]) -> None:
             con.execute("DELETE FROM crawl_state WHERE key = ?", [key])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 
@@ -56,16 +57,34 @@ def get_state(db: Database, key: str) -> str | None:
 KILLED_MESSAGE = "the process ended without closing the run (killed, or the machine stopped)"
 
 
+def noted_failure(db_path: Path) -> tuple[int, str] | None:
+    """The run id and line a run left in `<db>.failed` when the full disk refused its ledger row."""
+    try:
+        run, message = (
+            failed_path(db_path).read_text(encoding="utf-8").strip().splitlines()[-1].split("\t", 1)
+        )
+        return int(run), message
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
     """Open a run in the ledger; runs left 'running' by a dead process become 'killed'.
 
     The caller holds the writer lock, so no other run can still be alive.
     """
     con = db.con
+    noted = noted_failure(db.path)
+    if noted is not None:
+        con.execute(
+            "UPDATE crawl_runs SET status = 'failed', message = ? WHERE run_id = ? AND status = 'running'",
+            [noted[1], noted[0]],
+        )
     con.execute(
         "UPDATE crawl_runs SET status = 'killed', message = coalesce(message, ?) WHERE status = 'running'",
         [KILLED_MESSAGE],
     )
+    failed_path(db.path).unlink(missing_ok=True)
     run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM crawl_runs").fetchone()[0]
     con.execute(
         "INSERT INTO crawl_runs (run_id, mode, endpoint, started_at, status, version) VALUES (?, ?, ?, ?, 'running', ?)",
@@ -77,7 +96,7 @@ def start_run(db: Database, *, mode: str, endpoint: str, version: str) -> int:
 RUN_COUNTERS = (
     "pages", "models_seen", "models_new", "models_updated", "models_deleted", "headers_fetched",
     "headers_left", "gated_skipped", "requests_api", "requests_resolvers", "rate_limited", "retries", "errors",
-    "models_renamed",
+    "models_renamed", "range_ignored",
 )  # fmt: skip
 
 
@@ -95,11 +114,15 @@ def update_run(db: Database, run_id: int, counters: Mapping[str, Any]) -> None:
 def finish_run(
     db: Database, run_id: int, *, status: str, counters: Mapping[str, Any], message: str | None = None
 ) -> None:
-    """Close a run: final counters, status (ok|failed|interrupted) and end time."""
-    update_run(db, run_id, {**counters, "message": message})
-    db.con.execute(
-        "UPDATE crawl_runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utcnow(), run_id]
-    )
+    """Close a run: final counters, status (ok|failed|interrupted) and end time, in one statement (a
+    full disk takes all of it or nothing)."""
+    values = {k: v for k, v in counters.items() if k in {*RUN_COUNTERS, "watermark"}}
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.crawl_runs)
+            .where(schema.crawl_runs.c.run_id == run_id)
+            .values(**values, message=message, status=status, finished_at=utcnow())
+        )
 
 
 def record_error(

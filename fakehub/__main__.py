@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
                    help="add repos with hostile pytorch_model.bin files (fakehub-hostile-pickle/*)")
     s.add_argument("--gguf", action="store_true",
                    help="add synthetic GGUF repos (fakehub-gguf/*: variants, splits, v1/v2, big-endian, hostile)")
+    s.add_argument("--cdn-gzip-ignores-range", action="store_true",
+                   help="the CDN answers a range read that accepts gzip with 200 + the whole file (#3778)")
     s.add_argument("--cdn-port", type=int, default=0, help="port of the CDN listener LFS files redirect to (0 = free)")
     s.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
     s.add_argument("--quota-api", type=int, default=UNLIMITED, help="api requests per window (/api/...)")
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host, port=args.port, repos=args.repos, synthetic=args.synthetic, seed=args.seed,
         epoch=args.epoch, hostile=args.hostile, hostile_pickle=args.hostile_pickle, gguf=args.gguf,
         quota_api=args.quota_api, quota_resolvers=args.quota_resolvers, window_s=args.window_s, cdn_port=args.cdn_port,
+        cdn_gzip_ignores_range=args.cdn_gzip_ignores_range,
         faults=FaultConfig(latency_ms=args.latency_ms, fail_rate=args.fail_rate, drop_rate=args.drop_rate,
                            truncate_rate=args.truncate_rate, seed=args.fault_seed))
     server = make_server(cfg)

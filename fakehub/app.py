@@ -42,6 +42,9 @@ class FakeHubConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     denied_tokens: frozenset[str] = frozenset({DENIED_TOKEN})  # valid tokens NOT on gated repos' access lists
     cdn_port: int = 0  # the CDN listener's port (0 = a free one); LFS downloads are redirected there
+    cdn_gzip_ignores_range: bool = False
+    """The CDN answers a range read that accepts gzip with 200 + the whole file (huggingface_hub #3778). Off by
+    default: huggingface_hub's own `parse_safetensors_file_metadata` sends httpx2's `gzip, deflate`."""
 
 
 def build_catalog(cfg: FakeHubConfig) -> Catalog:
@@ -140,6 +143,7 @@ def make_server(cfg: FakeHubConfig) -> FakeHubServer:
     limiter = RateLimiter({"api": cfg.quota_api, "resolvers": cfg.quota_resolvers}, cfg.window_s)
     server = FakeHubServer((cfg.host, cfg.port), catalog, limiter, Faults(cfg.faults))
     server.cdn = CdnServer((cfg.host, cfg.cdn_port), server)
+    server.cdn.gzip_ignores_range = cfg.cdn_gzip_ignores_range
     return server
 
 

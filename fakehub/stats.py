@@ -33,7 +33,8 @@ class Stats:
 
     def snapshot(self) -> dict[str, Any]:
         """{'requests', 'bytes_sent', '429s', 'by_bucket': {api, resolvers, cdn}, 'by_route': {...},
-        'by_status': {code: n}, 'faults': {fail, drop, truncate}, 'cdn': {requests, with_authorization}}."""
+        'by_status': {code: n}, 'faults': {fail, drop, truncate}, 'cdn': {requests, with_authorization},
+        'cdn_range': {ignored, body_bytes} (ranges the CDN answered 200 with the whole file)}."""
         with self._lock:
             c = dict(self._c)
         return {
@@ -42,6 +43,7 @@ class Stats:
             "429s": c.get("429s", 0),
             "by_bucket": {b: c.get(f"bucket.{b}", 0) for b in ("api", "resolvers", "cdn")},
             "cdn": {"requests": c.get("bucket.cdn", 0), "with_authorization": c.get("cdn.authorization", 0)},
+            "cdn_range": {"ignored": c.get("cdn_range.ignored", 0), "body_bytes": c.get("cdn_range.body_bytes", 0)},
             "by_route": {r: c.get(f"route.{r}", 0) for r in ROUTES},
             "by_status": {int(k[7:]): v for k, v in c.items() if k.startswith("status.")},
             "faults": {f: c.get(f"fault.{f}", 0) for f in ("fail", "drop", "truncate")},

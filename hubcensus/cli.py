@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hubcensus.errors import HubcensusGroup
+from hubcensus.errors import HubcensusGroup, debug_enabled, quiet_pool_logger
 
 app = typer.Typer(
     name="hubcensus",
@@ -38,6 +38,7 @@ def main(
 ) -> None:
     """Options of every command."""
     ctx.obj = {"debug": debug}
+    quiet_pool_logger(debug_enabled(ctx))
 
 
 def _register() -> None:

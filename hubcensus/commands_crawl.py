@@ -138,10 +138,11 @@ def run_crawl(conf: Settings, options: CrawlOptions, *, banner: str | None = Non
         except EndpointUnreachable as exc:  # the first request failed: closed as 'failed', said in one line
             raise Fail(f"{exc}; {OFFLINE_HINT}") from None
         except Exception as exc:  # the run is already closed as 'failed' in crawl_runs
+            from hubcensus.db.disk import DiskProblem
             from hubcensus.errors import classify
 
             known = classify(exc)
-            if known is not None and known[1] != ExitCode.FAILED:
+            if known is not None and (known[1] != ExitCode.FAILED or isinstance(exc, DiskProblem)):
                 raise
             raise Fail(f"crawl failed: {type(exc).__name__}: {one_line(exc)}") from None
     typer.echo(summary.line())
@@ -250,6 +251,7 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     from hubcensus.db.connection import utcnow, writer_active
     from hubcensus.db.header_queue import backlog
     from hubcensus.db.listing_store import staged_rows
+    from hubcensus.db.store import noted_failure
 
     lines = [f"database {db.path}"]
     label = overview.dataset_label(db)
@@ -287,7 +289,10 @@ def status_lines(db: Any, *, runs: int = 5) -> list[str]:
     lines.append("last runs:")
     if not recent:
         lines.append("  (none)")
+    noted = noted_failure(db.path)  # a run the full disk kept from closing its row (the next crawl marks it)
     for run in recent:
+        if noted is not None and run["run_id"] == noted[0] and run["status"] == "running" and not alive:
+            run = {**run, "status": "failed", "message": noted[1]}
         lines.append(_run_line(run, killed=run["status"] == "running" and not alive))
     return lines
 

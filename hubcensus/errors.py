@@ -7,6 +7,7 @@ the traceback). Commands raise `Fail` (or the database's own errors) and never p
 
 from __future__ import annotations
 
+import logging
 import os
 import traceback
 from typing import Any
@@ -53,6 +54,14 @@ def debug_enabled(ctx: Context | None = None) -> bool:
     return flag or os.environ.get("HUBCENSUS_DEBUG", "") not in ("", "0")
 
 
+def quiet_pool_logger(debug: bool) -> None:
+    """SQLAlchemy's pool logs a failed connection reset (a full disk) with a traceback: only with --debug."""
+    logger = logging.getLogger("sqlalchemy.pool")
+    if not debug and not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def classify(exc: BaseException) -> tuple[str, ExitCode] | None:
     """The line and exit code of a known problem, or None for an unexpected error."""
     from hubcensus.db.connection import DatabaseBusy, DatabaseError
@@ -65,6 +74,13 @@ def classify(exc: BaseException) -> tuple[str, ExitCode] | None:
         return str(exc), ExitCode.BUSY
     if isinstance(exc, DatabaseError):
         return str(exc), ExitCode.DATABASE
+    from hubcensus.db.disk import DiskProblem, disk_problem
+
+    if isinstance(exc, DiskProblem):
+        return str(exc), ExitCode.FAILED
+    disk = disk_problem(exc)
+    if disk is not None:  # before `_damaged`: DuckDB reports a full disk as an IOException too
+        return disk, ExitCode.FAILED
     if _older(exc):
         from hubcensus.db.connection import OLDER_HINT
 
