@@ -218,7 +218,8 @@ def test_client_helpers_count_buckets_and_never_leak_the_token(fakehub_server) -
         client.get_json("/api/models/nobody/nothing")
     assert caught.value.status == 404 and "hf_supersecret" not in str(caught.value)
     assert "hf_supersecret" not in repr(client)
-    assert client.counters() == {"requests_api": 2, "requests_resolvers": 1, "rate_limited": 0, "retries": 0}
+    assert client.counters() == {"requests_api": 2, "requests_resolvers": 1, "rate_limited": 0, "retries": 0,
+                                 "range_ignored": 0}
 
 
 def test_database_opens_with_plain_duckdb_only(fakehub_server, db, tmp_path: Path) -> None:
