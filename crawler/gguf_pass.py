@@ -196,7 +196,7 @@ def model_figures(repo: GGUFRepo, rows: list[dict[str, Any]], types: list[dict[s
                 "profile": {"gguf_variants": listing}, "header_parameters": None}  # fmt: skip
     dominant = max(rep.types.items(), key=lambda kv: (kv[1][2], kv[0]))[0] if rep.types else None
     return {
-        **base, "weights_source": "header", "dominant_dtype": dominant, "effective_params": rep.parameters,
+        **base, **_experts(repo, rep), "weights_source": "header", "dominant_dtype": dominant, "effective_params": rep.parameters,
         "weight_bytes": rep.tensor_bytes, "file_bytes": rep.size_bytes, "bits_per_param": rep.bits,
         "flags": flags,
         "quant_evidence": [f"gguf: {len([v for v in found if not v.projector])} variants",
@@ -204,6 +204,19 @@ def model_figures(repo: GGUFRepo, rows: list[dict[str, Any]], types: list[dict[s
         "profile": {"gguf_variants": listing, "representative": rep.name},
         "header_parameters": {t: acc[1] for t, acc in sorted(rep.types.items())},
     }  # fmt: skip
+
+
+def _experts(repo: GGUFRepo, rep: Variant) -> dict[str, Any]:
+    """Active parameters of a GGUF-only model: dense (no `{arch}.expert_count`) -> its parameters; MoE ->
+    NULL with the reason (the header pass keeps per-type totals, not the expert tensors' share)."""
+    infos = [r.info for r in repo.reads if r.info is not None and r.entry.variant == rep.name]
+    experts, used = infos[0].expert_layout if infos else (0, None)
+    if not infos:
+        return {}
+    if not experts:
+        return {"active_params": rep.parameters, "expert_count": 0}
+    return {"active_params": None, "expert_count": experts, "experts_per_token": used,
+            "active_reason": f"GGUF: {experts} experts, {used} per token; the expert tensors' share is not read"}
 
 
 @dataclass

@@ -19,6 +19,7 @@ TYPE_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.gguf_types.columns)
 MODEL_COLUMNS: tuple[str, ...] = (
     "weights_source", "dominant_dtype", "quant_method", "effective_params", "weight_bytes", "overhead_bytes",
     "file_bytes", "bits_per_param", "flags", "quant_evidence", "profile",
+    "active_params", "expert_count", "experts_per_token", "active_reason",
 )  # fmt: skip
 """`models` columns a GGUF-only model's variants set (see `crawler.gguf_pass.model_figures`)."""
 

@@ -173,6 +173,7 @@ def variant_files(m: ModelSpec, stem: str, label: str, *, version: int = 3, big_
             KV("general.file_type", U32, file_type_id(label))]
     if m.experts:
         meta.append(KV(f"{m.arch}.expert_count", U32, m.experts))
+        meta.append(KV(f"{m.arch}.expert_used_count", U32, 2))  # as llama.cpp's converter writes for Mixtral
     tail = [KV("tokenizer.ggml.bos_token_id", U32, 1), KV("tokenizer.chat_template", STRING, "{% for m in messages %}"
             "{{ m.content }}{% endfor %}" * 40), KV("general.quantization_version", U32, 2)]
     per = -(-len(tensors) // splits)

@@ -114,6 +114,11 @@ class GGUFInfo:
     def block_count(self) -> int | None:
         return self._arch_int("block_count")
 
+    @property
+    def expert_layout(self) -> tuple[int, int | None]:
+        """(`{arch}.expert_count`, `{arch}.expert_used_count`): (0, None) for a dense model."""
+        return self._arch_int("expert_count") or 0, self._arch_int("expert_used_count")
+
     def split(self) -> tuple[int | None, int | None, int | None]:
         """(split.no, split.count, split.tensors.count) as stored (split.no counts from 0)."""
         out = []

@@ -101,6 +101,16 @@ def test_variants_join_shards_and_model_figures_follow_the_rule(crawled) -> None
     )
     assert (method, dominant, params, source) == ("gguf", "Q4_K", sum(f["parameters"] for f in q4), "header")
     assert bits == pytest.approx(want_bits)
+    layouts = dict(
+        (model_id, (active, effective, experts, top_k, reason is not None))
+        for model_id, active, effective, experts, top_k, reason in _rows(
+            path, "SELECT model_id, active_params, effective_params, expert_count, experts_per_token, active_reason "
+            "FROM models WHERE quant_method = 'gguf' AND weights_source = 'header'"
+        )
+    )
+    assert layouts.pop(mixtral) == (None, params, 8, 2, True)  # MoE: the expert share is not read, said so
+    assert layouts and all(active == effective and experts == 0 for active, effective, experts, _, _ in
+                           layouts.values())  # dense GGUF: active = effective
     gemma = f"{ORG}/gemma-3-4b-it-GGUF"
     projector = _rows(path, "SELECT is_projector, architecture FROM v_gguf_variants WHERE variant LIKE 'mmproj%'")
     assert projector == [(True, "clip")]
