@@ -209,10 +209,10 @@ def model_figures(repo: GGUFRepo, rows: list[dict[str, Any]], types: list[dict[s
 def _experts(repo: GGUFRepo, rep: Variant) -> dict[str, Any]:
     """Active parameters of a GGUF-only model: dense (no `{arch}.expert_count`) -> its parameters; MoE ->
     NULL with the reason (the header pass keeps per-type totals, not the expert tensors' share)."""
-    infos = [r.info for r in repo.reads if r.info is not None and r.entry.variant == rep.name]
-    experts, used = infos[0].expert_layout if infos else (0, None)
-    if not infos:
+    info = next((r.info for r in repo.reads if r.info is not None and r.entry.variant == rep.name), None)
+    if info is None:
         return {}
+    experts, used = info.expert_layout
     if not experts:
         return {"active_params": rep.parameters, "expert_count": 0}
     return {"active_params": None, "expert_count": experts, "experts_per_token": used,

@@ -10,24 +10,17 @@ Nothing in the file is ever executed (`hubcensus.crawler.formats.torch_container
 from __future__ import annotations
 
 from contextlib import nullcontext
-from pathlib import PurePosixPath
 
 from hubcensus.crawler.files.budget import MemoryBudget, give_back
 from hubcensus.crawler.files.headers import FIRST_READ_BYTES, PARSE_COST, HeaderSource
 from hubcensus.crawler.formats.torch_container import NeedRange, Pieces, parse_checkpoint
 from hubcensus.crawler.formats.torch_pickle import PickleError, PickleHeader
 
-__all__ = ["PICKLE_SUFFIXES", "PickleHeader", "is_pickle_weight_name", "read_pickle_header"]
+__all__ = ["PickleHeader", "read_pickle_header"]
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 MAX_READS = 6
 """Reads after the first: a legacy head doubles per read, a zip needs at most the end records, the
 central directory and data.pkl."""
-
-
-def is_pickle_weight_name(path: str) -> bool:
-    """A file name torch.save checkpoints go by (`.bin`, `.pt`, `.pth`, `.ckpt`; not `.bin.index.json`)."""
-    return PurePosixPath(path).suffix.lower() in PICKLE_SUFFIXES
 
 
 def read_pickle_header(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from hubcensus.crawler.files.budget import MemoryBudget
-from hubcensus.crawler.files.pickles import is_pickle_weight_name, read_pickle_header
+from hubcensus.crawler.files.pickles import read_pickle_header
 from hubcensus.crawler.formats.safetensors import HeaderError
 from hubcensus.crawler.hub import Ranged
 from torch_bytes import dict_of, legacy_checkpoint, pickle_of, tensor, zip_checkpoint
@@ -69,8 +69,3 @@ def test_bad_files_are_one_header_error_after_one_read() -> None:
     with pytest.raises(HeaderError, match="Git LFS pointer"):
         read_pickle_header(src, "m/x", "pytorch_model.bin", "main")
     assert len(src.calls) == 1
-
-
-def test_pickle_weight_names() -> None:
-    assert [is_pickle_weight_name(p) for p in ("pytorch_model.bin", "unet/diffusion_pytorch_model.bin", "m.ckpt",
-            "w.PTH", "a.pt", "pytorch_model.bin.index.json", "model.safetensors")] == [True] * 5 + [False] * 2  # fmt: skip
